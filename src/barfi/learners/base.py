@@ -1,0 +1,92 @@
+"""What every learner shares: the episode record it learns from and the interface the training
+loop drives. One learner object serves a whole block of agents (leading batch dimension B)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from barfi.config import RunConfig
+from barfi.rng import BlockStreams
+
+
+@dataclass
+class EpisodeBatch:
+    """One lockstep episode of B agents, padded to horizon + 1 steps."""
+
+    obs: np.ndarray
+    """(B, H+1, D) float64: obs[:, t] for t = 0..length (the final next observation included)"""
+    actions: np.ndarray
+    """(B, H+1) int64, or (B, H+1, A) float64 for continuous actions (0 past length)"""
+    r_p: np.ndarray
+    """(B, H+1) primary reward of step t (0 past length)"""
+    r_aux: np.ndarray
+    """(B, H+1) auxiliary reward of step t (0 past length)"""
+    mask: np.ndarray
+    """(B, H+1) float64, 1.0 for t < length"""
+    terminated: np.ndarray
+    """(B,) bool: the episode ended in a terminal state (not by the horizon)"""
+    length: np.ndarray
+    """(B,) int64: steps taken"""
+
+    @property
+    def num_agents(self) -> int:
+        return self.obs.shape[0]
+
+
+class Learner:
+    """The training loop's view of a method. Subclasses implement the four abstract methods.
+
+    Per-agent independence is the contract: every loss is a sum over agents of per-agent losses,
+    optimisers are elementwise, gradient clipping is per agent, and every random draw comes from
+    the agent's own stream in `streams`. Running a seed alone or inside a block gives the same
+    numbers up to floating-point summation order.
+    """
+
+    def __init__(self, config: RunConfig, spec: Any, streams: BlockStreams, device: str = "cpu"):
+        self.config = config
+        self.hp = config.hp
+        self.spec = spec
+        self.streams = streams
+        self.device = torch.device(device)
+        self.num_agents = len(streams.seeds)
+
+    def begin_episode(self) -> None:
+        """Draw this episode's policy noise (one row per possible step) from the `policy` stream."""
+        raise NotImplementedError
+
+    def act(self, obs: np.ndarray, t: int) -> np.ndarray:
+        """Actions (B,) int64 or (B, A) float64 for step t of the current episode."""
+        raise NotImplementedError
+
+    def end_episode(self, episode: EpisodeBatch, index: int) -> dict[str, np.ndarray]:
+        """Learn from the finished episode (when the schedule says so). `index` counts episodes
+        from 0. Returns per-agent metrics, each (B,), recorded in the run dataset per episode."""
+        raise NotImplementedError
+
+    def parameters(self) -> list[torch.Tensor]:
+        """Every learned tensor, each with leading dim B (used for the divergence check)."""
+        raise NotImplementedError
+
+    def final_records(self) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
+        """Arrays recorded once at the end of training: name -> (dims after the agent dim,
+        array (B, ...)). Default: none. BARFI on GridWorld stores its phi maps here."""
+        return {}
+
+    def finite(self) -> np.ndarray:
+        """(B,) bool: every learned parameter of the agent is finite."""
+        ok = torch.ones(self.num_agents, dtype=torch.bool, device=self.device)
+        for p in self.parameters():
+            ok &= torch.isfinite(p.detach().reshape(p.shape[0], -1)).all(dim=1)
+        return ok.cpu().numpy()
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume exactly: parameters, optimiser states, buffers, counters.
+        (The training loop saves the random streams itself.)"""
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        raise NotImplementedError
