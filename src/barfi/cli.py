@@ -1,0 +1,161 @@
+"""Command line: `barfi train ...` runs one configuration on one seed or a block of seeds;
+`barfi list` shows the valid envs, aux rewards, methods and hyperparameters.
+
+Every input is checked before any compute: a bad name or value ends the command with one line
+naming it and what is valid, exit status 2, and no file written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from barfi.config import (HP_FIELDS, METHODS, ConfigError, ENV_DEFAULTS, parse_seeds,
+                          parse_set_args, resolve_config, valid_keys)
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: the run stopped on a signal after checkpointing; rerun it
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="barfi", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train one configuration on one seed or a block of seeds")
+    train.add_argument("--env", required=True, help="environment (see `barfi list`)")
+    train.add_argument("--aux", required=True, help="auxiliary reward of the env")
+    train.add_argument("--method", required=True, help="learning method")
+    seeds = train.add_mutually_exclusive_group(required=True)
+    seeds.add_argument("--seed", help="one seed (non-negative integer); use with --out")
+    seeds.add_argument("--seeds", help="a block of seeds run in lockstep, e.g. 1-40 or 1,3,5-7; "
+                                       "use with --out-dir")
+    train.add_argument("--out", help="run file (.nc) for --seed")
+    train.add_argument("--out-dir", help="directory for --seeds: one file seed-<N>.nc per seed")
+    train.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="KEY=VALUE", help="override a hyperparameter (repeatable)")
+    train.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda")
+    train.add_argument("--threads", type=int, default=1,
+                       help="torch CPU threads (default 1: one core per run, as published)")
+    train.add_argument("--checkpoint-dir", help="save checkpoints here (periodically and on "
+                                                "SIGTERM/SIGUSR1/SIGINT) and resume from them")
+    train.add_argument("--checkpoint-every", type=float, default=300.0,
+                       help="seconds between periodic checkpoints (default 300)")
+    progress = train.add_mutually_exclusive_group()
+    progress.add_argument("--quiet", action="store_true", help="no progress line")
+    progress.add_argument("--progress", action="store_true",
+                          help="progress line even when stderr is not a terminal")
+
+    show = sub.add_parser("list", help="valid envs, aux rewards, methods and hyperparameters")
+    show.add_argument("--method", help="show the hyperparameters this method reads")
+    return parser
+
+
+def _check_device(device: str) -> None:
+    import torch
+
+    if device == "cpu":
+        return
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {device!r} is not available on this machine; valid: cpu")
+        return
+    raise ConfigError(f"unknown device {device!r}; valid: cpu, cuda, cuda:N")
+
+
+def _check_writable_dir(directory: Path, what: str) -> None:
+    existing = directory
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what} {str(directory)!r} is not a writable directory")
+
+
+def _out_paths(args) -> tuple[list[int], list[Path]]:
+    if args.seed is not None:
+        seeds = parse_seeds(args.seed)
+        if len(seeds) != 1:
+            raise ConfigError(f"--seed {args.seed!r} is not one seed; use --seeds for a block")
+        if not args.out or args.out_dir:
+            raise ConfigError("--seed needs --out PATH.nc (and no --out-dir)")
+        out = Path(args.out)
+        if out.suffix != ".nc":
+            raise ConfigError(f"--out {args.out!r} must end in .nc")
+        if out.is_dir():
+            raise ConfigError(f"--out {args.out!r} is a directory; valid: a file path ending in .nc")
+        _check_writable_dir(out.parent, "--out's directory")
+        return seeds, [out]
+    seeds = parse_seeds(args.seeds)
+    if not args.out_dir or args.out:
+        raise ConfigError("--seeds needs --out-dir DIR (and no --out)")
+    out_dir = Path(args.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"--out-dir {args.out_dir!r} is a file; valid: a directory")
+    _check_writable_dir(out_dir, "--out-dir")
+    return seeds, [out_dir / f"seed-{s}.nc" for s in seeds]
+
+
+def _train(args) -> int:
+    config = resolve_config(args.env, args.aux, args.method, parse_set_args(args.overrides))
+    seeds, out_paths = _out_paths(args)
+    _check_device(args.device)
+    if args.threads < 1:
+        raise ConfigError(f"--threads {args.threads} is out of range; valid: >= 1")
+    if args.checkpoint_dir:
+        _check_writable_dir(Path(args.checkpoint_dir), "--checkpoint-dir")
+    if args.checkpoint_every <= 0:
+        raise ConfigError(f"--checkpoint-every {args.checkpoint_every} is out of range; valid: > 0")
+
+    import torch
+
+    from barfi.train import Interrupted, run_block
+
+    torch.set_num_threads(args.threads)
+    for path in out_paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    progress = False if args.quiet else (True if args.progress else None)
+    try:
+        paths = run_block(config, seeds, out_paths, device=args.device,
+                          checkpoint_dir=args.checkpoint_dir,
+                          checkpoint_every_s=args.checkpoint_every, progress=progress)
+    except Interrupted as exc:
+        print(f"barfi: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    for path in paths:
+        logging.getLogger("barfi").info("wrote %s", path)
+    return 0
+
+
+def _list(args) -> int:
+    from barfi.aux_rewards import AUX_REWARDS
+    from barfi.envs import ENVS
+
+    if args.method:
+        if args.method not in METHODS:
+            raise ConfigError(f"unknown method {args.method!r}; valid: {', '.join(METHODS)}")
+        for key in valid_keys(args.method):
+            f = HP_FIELDS[key]
+            print(f"{key:16s} default {f.default!r:10}  {f.metadata['help']}")
+        return 0
+    for env in ENVS:
+        print(f"{env}: aux = {', '.join(AUX_REWARDS[env])}")
+        print(f"    published defaults: {ENV_DEFAULTS.get(env, {})}")
+    print(f"methods: {', '.join(METHODS)}")
+    print("hyperparameters: `barfi list --method METHOD`")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = _parser().parse_args(argv)
+    try:
+        return {"train": _train, "list": _list}[args.command](args)
+    except ConfigError as exc:
+        print(f"barfi: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+"""The lockstep training loop: a block of seeds of one configuration, trained in one process.
+
+Every agent (seed) has its own parameters, optimiser state, buffer and random streams; the loop
+steps all of them together so that numpy and torch work on whole batches. An agent whose episode
+has ended is masked (its further steps are ignored); an agent whose parameters or losses become
+NaN or infinite is marked `diverged` and its later episodes are recorded as NaN.
+
+A run can be interrupted at any point and resumed: with a checkpoint directory the loop saves its
+whole state (learner, random streams, records, counters) periodically and when it receives
+SIGTERM, SIGUSR1 or SIGINT, and on start it resumes from a checkpoint of the same run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import xarray as xr
+
+from barfi.aux_rewards import AUX_REWARDS
+from barfi.config import RunConfig
+from barfi.dataset import atomic_path, build_dataset, now_iso, provenance
+from barfi.envs import ENVS
+from barfi.learners import EpisodeBatch, make_learner
+from barfi.rng import BlockStreams
+
+log = logging.getLogger("barfi.train")
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
+
+
+class Interrupted(RuntimeError):
+    """Training stopped by a signal after saving a checkpoint; rerun to resume."""
+
+
+class Progress:
+    """One status line (episode, mean primary return, env steps/s), redrawn at most once a second.
+    Silent unless the stream is a terminal, so logs and cluster outputs stay clean."""
+
+    def __init__(self, total: int, label: str, stream=None, enabled: bool | None = None):
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.total, self.label = total, label
+        self._last = 0.0
+
+    def update(self, episode: int, mean_return: float, steps_per_s: float, force: bool = False):
+        now = time.monotonic()
+        if not self.enabled or (now - self._last < 1.0 and not force):
+            return
+        self._last = now
+        self.stream.write(f"\r{self.label} episode {episode}/{self.total}  "
+                          f"return {mean_return:9.2f}  {steps_per_s:9.0f} steps/s ")
+        self.stream.flush()
+
+    def close(self):
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+@dataclass
+class Checkpointer:
+    """Periodic and on-signal checkpoints of one block in `directory` (never a declared output
+    of the workflow, so incomplete-output cleanup cannot delete it)."""
+
+    directory: Path
+    every_s: float = 300.0
+    _last: float = field(default_factory=time.monotonic)
+
+    def path(self, key: str) -> Path:
+        return self.directory / f"{key}.pt"
+
+    def due(self) -> bool:
+        return time.monotonic() - self._last >= self.every_s
+
+    def save(self, key: str, state: dict[str, Any]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.path(key)) as tmp:
+            torch.save(state, tmp)
+        self._last = time.monotonic()
+
+    def load(self, key: str) -> dict[str, Any] | None:
+        p = self.path(key)
+        if not p.exists():
+            return None
+        return torch.load(p, map_location="cpu", weights_only=False)
+
+    def clear(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path(key).unlink()
+
+
+def run_key(config: RunConfig, seeds: Sequence[int]) -> str:
+    """Checkpoint key of a block: a hash of everything that determines its numbers."""
+    text = json.dumps([config.to_attrs(), list(seeds)], sort_keys=True, default=str)
+    return "block-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def stop_requests():
+    """Turn SIGTERM/SIGUSR1/SIGINT into a flag checked between episodes (only in the main
+    thread, where Python allows handlers)."""
+    flag = {"signal": None}
+    previous = {}
+    def handler(signum, frame):
+        flag["signal"] = signum
+    with contextlib.suppress(ValueError):
+        for sig in STOP_SIGNALS:
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        yield flag
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def train(config: RunConfig, seeds: Sequence[int], device: str = "cpu",
+          checkpoint_dir: Path | str | None = None, checkpoint_every_s: float = 300.0,
+          progress: bool | None = None) -> list[xr.Dataset]:
+    """Train one configuration on a block of seeds in lockstep; one dataset per seed.
+
+    The same block gives the same numbers; a seed run inside another block differs at most by
+    floating-point summation order in batched torch kernels (see README, "Determinism").
+    Raises `Interrupted` after checkpointing when a stop signal arrives.
+    """
+    seeds = list(seeds)
+    spec = ENVS[config.env]
+    aux = AUX_REWARDS[config.env][config.aux]
+    hp = config.hp
+    B, H = len(seeds), spec.horizon
+    streams = BlockStreams(seeds)
+    learner = make_learner(config, spec, streams, device)
+    env = spec.make_batched(B, hp)
+
+    episodes = hp.episodes
+    records: dict[str, np.ndarray] = {
+        name: np.full((B, episodes), np.nan)
+        for name in ("primary_return", "aux_return", "episode_length", "wall_time")}
+    status = np.array(["completed"] * B, dtype=object)
+    start = 0
+    elapsed_before = 0.0
+    started_at = now_iso()
+    steps_total = 0
+
+    checkpointer = Checkpointer(Path(checkpoint_dir), checkpoint_every_s) if checkpoint_dir else None
+    key = run_key(config, seeds)
+    if checkpointer and (state := checkpointer.load(key)) is not None:
+        learner.load_state_dict(state["learner"])
+        streams.set_state(state["streams"])
+        records = state["records"]
+        status = state["status"]
+        start, elapsed_before = state["next_episode"], state["elapsed"]
+        started_at, steps_total = state["started_at"], state["steps_total"]
+        log.info("resumed %s at episode %d from %s", key, start, checkpointer.path(key))
+
+    def snapshot(next_episode: int, elapsed: float) -> dict[str, Any]:
+        return dict(learner=learner.state_dict(), streams=streams.get_state(), records=records,
+                    status=status, next_episode=next_episode, elapsed=elapsed,
+                    started_at=started_at, steps_total=steps_total)
+
+    is_discrete = spec.n_actions is not None
+    obs_dim = spec.obs_dim
+    progress_line = Progress(episodes, f"{config.env}/{config.aux}/{config.method}",
+                             enabled=progress)
+    t0 = time.monotonic() - elapsed_before
+    alive = status == "completed"
+
+    with stop_requests() as stop:
+        for index in range(start, episodes):
+            # Fresh arrays each episode: learners may keep an EpisodeBatch in a buffer.
+            obs_buf = np.zeros((B, H + 1, obs_dim))
+            act_buf = np.zeros((B, H + 1), np.int64) if is_discrete else \
+                np.zeros((B, H + 1, spec.action_dim))
+            rp_buf = np.zeros((B, H + 1))
+            raux_buf = np.zeros((B, H + 1))
+            length = np.zeros(B, np.int64)
+            terminated = np.zeros(B, bool)
+            running = np.ones(B, bool)
+
+            obs = env.reset(streams["env"])
+            aux_noise = streams.uniform("aux", (H,))
+            learner.begin_episode()
+            obs_buf[:, 0] = obs
+            for t in range(H):
+                actions = learner.act(obs, t)
+                if not is_discrete:
+                    # A diverged agent's NaN actions must not reach the simulator.
+                    actions = np.nan_to_num(actions, nan=0.0, posinf=0.0, neginf=0.0)
+                next_obs, r_p, term, trunc, info = env.step(actions)
+                r_aux = aux(obs, actions, next_obs, term, info, aux_noise[:, t])
+                act_buf[running, t] = actions[running]
+                rp_buf[running, t] = r_p[running]
+                raux_buf[running, t] = r_aux[running]
+                obs_buf[running, t + 1] = next_obs[running]
+                length += running
+                terminated |= running & term
+                running &= ~(term | trunc)
+                obs = next_obs
+                if not running.any():
+                    break
+            steps_total += int(length.sum())
+            mask = (np.arange(H + 1)[None, :] < length[:, None]).astype(np.float64)
+            batch = EpisodeBatch(obs=obs_buf, actions=act_buf, r_p=rp_buf, r_aux=raux_buf,
+                                 mask=mask, terminated=terminated, length=length)
+            metrics = learner.end_episode(batch, index)
+
+            elapsed = time.monotonic() - t0
+            values = {"primary_return": rp_buf.sum(1), "aux_return": raux_buf.sum(1),
+                      "episode_length": length.astype(np.float64),
+                      "wall_time": np.full(B, elapsed)}
+            for name, value in metrics.items():
+                if name not in records:
+                    records[name] = np.full((B, episodes), np.nan)
+                values[name] = np.asarray(value, dtype=np.float64)
+            for name, value in values.items():
+                records[name][alive, index] = value[alive]
+
+            if hp.nan_guard:
+                finite = learner.finite() & np.all(
+                    [np.isfinite(v) for k, v in values.items() if k in metrics] or [True], axis=0)
+                newly = alive & ~finite
+                for i in np.flatnonzero(newly):
+                    log.warning("seed %d diverged at episode %d (non-finite parameters or "
+                                "losses); its later episodes are NaN", seeds[i], index)
+                    status[i] = "diverged"
+                    for arr in records.values():
+                        arr[i, index:] = np.nan
+                alive &= ~newly
+
+            progress_line.update(index + 1, float(np.nanmean(values["primary_return"])),
+                                 steps_total / max(elapsed, 1e-9))
+            if checkpointer and (stop["signal"] is not None or checkpointer.due()):
+                checkpointer.save(key, snapshot(index + 1, elapsed))
+            if stop["signal"] is not None:
+                progress_line.close()
+                raise Interrupted(f"stopped by signal {signal.Signals(stop['signal']).name} "
+                                  f"after episode {index + 1}; checkpoint "
+                                  f"{checkpointer.path(key) if checkpointer else 'not kept'}")
+            if not alive.any():
+                log.warning("every seed of the block diverged; stopping at episode %d", index)
+                break
+    progress_line.close()
+
+    finished_at = now_iso()
+    final = learner.final_records()
+    attrs = provenance(device)
+    attrs.update(start_time=started_at, end_time=finished_at,
+                 block_seeds=",".join(map(str, seeds)), env_steps=int(steps_total),
+                 torch_threads=torch.get_num_threads())
+    datasets = []
+    for i, seed in enumerate(seeds):
+        per_episode = {name: arr[i] for name, arr in records.items()}
+        final_i = {name: (dims, values[i]) for name, (dims, values) in final.items()}
+        ds = build_dataset(config, seed, per_episode, final_i, {**attrs, "status": status[i]})
+        datasets.append(ds)
+    return datasets
+
+
+def run_block(config: RunConfig, seeds: Sequence[int], out_paths: Sequence[Path | str],
+              device: str = "cpu", checkpoint_dir: Path | str | None = None,
+              checkpoint_every_s: float = 300.0, progress: bool | None = None) -> list[Path]:
+    """Train a block and write one run file per seed (atomically); the checkpoint is removed
+    only after every file is in place, so a kill at any moment loses at most the work since the
+    last checkpoint."""
+    from barfi.dataset import write_dataset
+
+    datasets = train(config, seeds, device, checkpoint_dir, checkpoint_every_s, progress)
+    paths = [write_dataset(ds, p) for ds, p in zip(datasets, out_paths)]
+    if checkpoint_dir:
+        Checkpointer(Path(checkpoint_dir)).clear(run_key(config, seeds))
+    return paths
+
+
+def steps_per_second(datasets: list[xr.Dataset]) -> float:
+    """Env steps per wall-clock second of a block (for logs and benchmarks)."""
+    steps = sum(float(ds.episode_length.sum()) for ds in datasets)
+    wall = max(float(ds.wall_time.max()) for ds in datasets)
+    return steps / wall if wall > 0 and math.isfinite(wall) else float("nan")
