@@ -83,8 +83,11 @@ class Hyperparameters:
                            methods=BARFI_METHODS)
     inner_mul: int = hp(5, "inner policy steps per episode of the schedule (delta * inner_mul "
                            "steps per outer step)", min=1, methods=BARFI_METHODS)
-    first_mul: int = hp(150, "extra inner steps on the first call (0 = none)", min=0,
-                        methods=BARFI_METHODS)
+    first_mul: int = hp(150, "extra inner steps on the first call (0 = none); also sets the "
+                             "warm-up length", min=0, methods=BARFI_METHODS)
+    first_steps: bool = hp(True, "take the delta*inner_mul + first_mul inner steps on the first "
+                                 "outer call (MountainCar's published code skips them)",
+                           methods=BARFI_METHODS)
     hess_mul: int = hp(15, "episodes (x batch_size) sampled for the inner gradient of the "
                            "hypergradient", min=1, methods=BARFI_METHODS)
     warmup: bool = hp(True, "naive REINFORCE on r_p + r_aux until episode > first_mul + inner_mul",
@@ -106,7 +109,8 @@ ENV_DEFAULTS: dict[str, dict[str, Any]] = {
                       lambda_r=0.0, neumann_alpha=5e-4, first_mul=150),
     "mountaincar": dict(episodes=500, actor_lr=0.0625, actor_reg=0.0, critic_lr=1 / 32,
                         buffer_size=5, reward_lr=1 / 64, gamma_lr=1 / 64, lambda_gamma=0.0,
-                        lambda_r=0.0, inner_mul=3, neumann_alpha=1e-3, first_mul=0),
+                        lambda_r=0.0, inner_mul=3, neumann_alpha=1e-3, first_mul=50,
+                        first_steps=False),
     "cartpole": dict(episodes=1000, actor_lr=1e-3, actor_reg=0.25, critic_lr=1e-3,
                      buffer_size=10000, reward_lr=1e-3, gamma_lr=1e-3, lambda_gamma=0.25,
                      lambda_r=0.0, neumann_alpha=1e-3, first_mul=150),
@@ -115,6 +119,23 @@ ENV_DEFAULTS: dict[str, dict[str, Any]] = {
                         reward_lr=2.5e-3, gamma_lr=0.0, learn_gamma=False, lambda_r=1.0,
                         lambda_gamma=0.0, neumann_alpha=1e-3, first_mul=30, warmup=False),
 }
+
+
+# Published defaults that differ between method families of one environment (the reference
+# sweeps' configuration 0): they overlay ENV_DEFAULTS for the methods of the family.
+ENV_METHOD_DEFAULTS: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {
+    ("mountaincar", BARFI_METHODS): dict(actor_reg=0.25),
+    ("halfcheetah", BARFI_METHODS): dict(delta=3),
+}
+
+
+def published_defaults(env: str, method: str) -> dict[str, Any]:
+    """The published default hyperparameters of `method` on `env`."""
+    values = dict(ENV_DEFAULTS.get(env, {}))
+    for (e, methods), extra in ENV_METHOD_DEFAULTS.items():
+        if e == env and method in methods:
+            values.update(extra)
+    return values
 
 
 @dataclass(frozen=True)
@@ -232,7 +253,7 @@ def resolve_config(env: str, aux: str, method: str,
             raise ConfigError(f"hyperparameter {key!r} does not apply to method {method}; "
                               f"valid: " + ", ".join(allowed))
         values[key] = coerce_value(key, raw)
-    merged = {**ENV_DEFAULTS.get(env, {}), **values}
+    merged = {**published_defaults(env, method), **values}
     hparams = Hyperparameters(**merged)
     return RunConfig(env=env, aux=aux, method=method, hp=hparams,
                      overrides=tuple(sorted(values.items())))
