@@ -1,0 +1,137 @@
+"""GridWorld: a continuous 2-D world with four noisy compass actions (paper, section 5.1).
+
+The agent's position (x, y) lives in [0, 1]^2 and starts at (0.125, 0.125). An action moves it
+in 4 sub-steps of 0.045 along one axis. With probability 0.1 the chosen action is first replaced
+by one drawn uniformly from all four (possibly the same one). Every step costs r_p = -0.1; a
+sub-step that enters the goal [0.75, 0.99]^2 adds +100 and ends the episode at once (no further
+sub-steps). A sub-step that would leave [0, 1]^2 is not taken and ends the step's sub-stepping
+(the agent stays where it is). Bounds of both boxes are inclusive. Horizon: 50 steps.
+
+These are the semantics of the reference implementation (barfi-gw/src/environments/Maze.py),
+except for three of its quirks that we do not reproduce, because they are bookkeeping accidents
+rather than part of the task:
+- its step counter reaches the horizon *before* the 50th step's dynamics, so the 50th step is a
+  no-op with reward 0 (episodes had 49 real steps); here all 50 steps are real;
+- after the goal-entering sub-step it returned the position *before* that sub-step as the next
+  observation; here the next observation is the true position;
+- `info` carried nothing; here it carries the sub-step positions that the aux rewards need.
+
+`GridWorldBatched` holds the dynamics; `GridWorldEnv` (registered as barfi/GridWorld-v0) is a
+Gymnasium environment running the very same code with a batch of one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from barfi.envs import BatchedEnv
+
+
+class GridWorldBatched(BatchedEnv):
+    """B GridWorld agents in lockstep.
+
+    info keys returned by `step` (all with leading dim B):
+    - "substep_pos" (B, 4, 2): position after each sub-step (unchanged after the last taken one)
+    - "substep_valid" (B, 4) bool: the sub-step was taken (inside the world, before the goal
+      was reached, and the agent's episode still running)
+    - "executed_action" (B,) int64: the action actually executed (after random replacement)
+    - "action_replaced" (B,) bool: the chosen action was replaced by a random one
+    """
+
+    START = (0.125, 0.125)
+    GOAL_LOW, GOAL_HIGH = 0.75, 0.99            # goal box [0.75, 0.99]^2
+    STEP_UNIT = 0.05 - 0.005                    # the reference's wall width minus a margin
+    SUBSTEPS = int(0.2 / STEP_UNIT)             # = 4: the reference's max step length / unit
+    HORIZON = 50
+    RANDOM_ACTION_PROB = 0.1
+    STEP_REWARD = -0.1
+    GOAL_REWARD = 100.0
+    # Action -> unit motion (dx, dy), as in the reference: 0 = +y, 1 = +x, 2 = -y, 3 = -x.
+    MOTIONS = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, -1.0], [-1.0, 0.0]])
+    N_ACTIONS = 4
+
+    def __init__(self, num_envs: int, spec: Any = None):
+        self.num_envs = num_envs
+        self.spec = spec
+        self.pos = np.zeros((num_envs, 2))
+        self.t = 0
+        self.done = np.ones(num_envs, dtype=bool)
+        self.reached_goal = np.zeros(num_envs, dtype=bool)
+        self.noise = np.zeros((num_envs, self.HORIZON, 2))
+
+    def reset(self, rngs: list[np.random.Generator]) -> np.ndarray:
+        """Every agent at the start; each draws its episode's noise, (HORIZON, 2) U[0,1):
+        column 0 decides the random replacement, column 1 picks the random action."""
+        assert len(rngs) == self.num_envs, "one generator per agent"
+        self.pos = np.tile(np.array(self.START), (self.num_envs, 1))
+        self.t = 0
+        self.done = np.zeros(self.num_envs, dtype=bool)
+        self.reached_goal = np.zeros(self.num_envs, dtype=bool)
+        self.noise = np.stack([rng.random((self.HORIZON, 2)) for rng in rngs])
+        return self.pos.copy()
+
+    @classmethod
+    def in_box(cls, pos: np.ndarray, low: float, high: float) -> np.ndarray:
+        """pos (..., 2) inside [low, high]^2, bounds included (as the reference's in_region)."""
+        return np.all((pos >= low) & (pos <= high), axis=-1)
+
+    def step(self, actions: np.ndarray):
+        actions = np.asarray(actions, dtype=np.int64).reshape(self.num_envs)
+        running = ~self.done
+        # The noise row of this step; finished agents may be stepped past the horizon.
+        row = self.noise[:, min(self.t, self.HORIZON - 1)]
+        replaced = row[:, 0] < self.RANDOM_ACTION_PROB
+        random_actions = np.minimum((row[:, 1] * self.N_ACTIONS).astype(np.int64),
+                                    self.N_ACTIONS - 1)
+        executed = np.where(replaced, random_actions, actions)
+        delta = self.MOTIONS[executed] * self.STEP_UNIT
+
+        reward = np.where(running, self.STEP_REWARD, 0.0)
+        substep_pos = np.empty((self.num_envs, self.SUBSTEPS, 2))
+        substep_valid = np.zeros((self.num_envs, self.SUBSTEPS), dtype=bool)
+        moving = running.copy()
+        for k in range(self.SUBSTEPS):
+            candidate = self.pos + delta
+            taken = moving & self.in_box(candidate, 0.0, 1.0)
+            self.pos[taken] = candidate[taken]
+            substep_pos[:, k] = self.pos
+            substep_valid[:, k] = taken
+            entered_goal = taken & self.in_box(self.pos, self.GOAL_LOW, self.GOAL_HIGH)
+            reward += self.GOAL_REWARD * entered_goal
+            self.reached_goal |= entered_goal
+            # Hitting the wall ends the sub-stepping, and so does the goal (no overshooting).
+            moving = taken & ~entered_goal
+
+        self.t += 1
+        terminated = self.reached_goal.copy()
+        truncated = np.full(self.num_envs, self.t >= self.HORIZON)
+        self.done |= terminated | truncated
+        info = {"substep_pos": substep_pos, "substep_valid": substep_valid,
+                "executed_action": executed, "action_replaced": replaced & running}
+        return self.pos.copy(), reward, terminated, truncated, info
+
+
+class GridWorldEnv(gym.Env):
+    """Single-agent GridWorld (barfi/GridWorld-v0): `GridWorldBatched` with a batch of one,
+    drawing its noise from the environment's own `np_random`. Reward = r_p. The info values
+    are the batched ones without the batch dimension."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self):
+        self.observation_space = gym.spaces.Box(0.0, 1.0, shape=(2,), dtype=np.float64)
+        self.action_space = gym.spaces.Discrete(GridWorldBatched.N_ACTIONS)
+        self._batched = GridWorldBatched(1)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        obs = self._batched.reset([self.np_random])
+        return obs[0], {}
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self._batched.step(np.array([action]))
+        return (obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]),
+                {key: value[0] for key, value in info.items()})
