@@ -1,0 +1,476 @@
+"""BARFI: learn the behaviour alignment reward r_phi and the discount gamma_phi by bi-level
+optimisation (paper-spec section 1), for a block of agents at once.
+
+Inner problem: the policy theta follows REINFORCE (gamma-dropped, as published) on
+    r_phi(s, a) = phi1(s) + phi2(s) * r_p(s, a) + phi3(s) * r_aux(s, a),   gamma_phi = sigmoid(psi).
+Outer problem: maximise the primary objective J(theta(phi)) (discount `gamma`), minus
+    lambda_r * sum_p ||p||_2 over phi's parameter tensors (unsquared) - lambda_gamma * gamma_phi.
+
+Methods (`config.method`):
+- `barfi`: implicit gradient dJ/dphi = -(d2 J_phi / dphi dtheta) H^-1 grad_theta J with
+  H = d2 J_phi / dtheta2, H^-1 v by the Neumann series (or conjugate gradient, `solver=cg`);
+- `barfi-first-order`: H^-1 ~ -I, i.e. dJ/dphi ~ (d2 J_phi / dphi dtheta) grad_theta J (the
+  reference's first-order ablation: no alpha scaling);
+- `barfi-unrolled`: the path-wise gradient through the delta * inner_mul inner updates
+  (differentiable RMSprop/Adam steps, inner and outer gradients norm-clipped per agent to
+  `grad_clip`, gamma_phi not learned).
+
+Schedule (every `delta` episodes, counting episodes from 1 as the reference does):
+1. outer step on phi and psi (skipped on the first call);
+2. classic domains (`warmup`): until the first call after episode first_mul + inner_mul, one naive
+   REINFORCE step on r_p + r_aux over the last two episodes;
+3. once the episode count exceeds first_mul + inner_mul: delta * inner_mul inner steps (plus
+   first_mul on the first such call, unless `first_steps` is false: MountainCar's published
+   code skips that whole first batch of steps), each on `batch_size` episodes drawn uniformly
+   from the FIFO trajectory buffer.
+
+Parameterisation of r_phi per environment (the reference's, see REWARD_HEADS):
+- gridworld: linear head (F -> 3) on the policy's features, coefficient on r_p fixed at 1;
+- mountaincar, cartpole: linear head, all three coefficients learned;
+- halfcheetah: three state-independent scalars w = (1, 1, 1), r_phi = (w1 - 1) + r_p + w3 r_aux,
+  which starts exactly at the naive combination (w2 is a parameter the reward does not use,
+  kept so that the L2 norm matches the reference).
+All heads start from torch's default Linear initialisation (drawn from each agent's `init`
+stream), except halfcheetah's scalars.
+
+Every quantity has a leading agent dimension B and every loss is a sum of per-agent losses, so
+one backward pass (and one Hessian-vector product) serves all agents while keeping them
+independent: agent i's hypergradient involves only agent i's Hessian block.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from barfi.features import make_features, torch_linear_init
+from barfi.hypergrad import cg_inverse_hvp, neumann_inverse_hvp
+from barfi.learners.base import EpisodeBatch, Learner
+from barfi.learners.returns import discount_weights, returns_to_go
+from barfi.policies import make_policy
+
+REWARD_HEADS = {"gridworld": "fixed-primary", "mountaincar": "full", "cartpole": "full",
+                "halfcheetah": "scalars"}
+INNER_BASELINE_EMA = 0.9   # the reference's running return baseline of the inner objective
+GRID_POINTS = 33           # phi maps on a 33 x 33 grid (the paper's figures)
+
+
+def make_optimizer(params: Sequence[torch.Tensor], name: str, lr: float) -> torch.optim.Optimizer:
+    """RMSprop or Adam with torch's defaults (the reference's); elementwise, so agents in a block
+    stay independent."""
+    cls = {"rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam}[name]
+    return cls(params, lr=lr)
+
+
+class EpisodeBuffer:
+    """Per-agent FIFO buffer of episodes as torch tensors (B, capacity, H+1, ...).
+
+    Every agent adds one episode per episode, so all agents share the write position. Episodes
+    are addressed by age: 0 is the newest."""
+
+    def __init__(self, num_agents: int, capacity: int, horizon: int, obs_dim: int,
+                 action_shape: tuple[int, ...], discrete: bool, device: torch.device):
+        T = horizon + 1
+        shape = (num_agents, capacity, T)
+        self.obs = torch.zeros(shape + (obs_dim,), dtype=torch.float32, device=device)
+        self.actions = torch.zeros(shape + action_shape,
+                                   dtype=torch.int64 if discrete else torch.float32, device=device)
+        self.r_p = torch.zeros(shape, dtype=torch.float32, device=device)
+        self.r_aux = torch.zeros(shape, dtype=torch.float32, device=device)
+        self.mask = torch.zeros(shape, dtype=torch.float32, device=device)
+        self.capacity, self.size, self.pos = capacity, 0, -1
+        self.device = device
+
+    def add(self, ep: EpisodeBatch) -> None:
+        self.pos = (self.pos + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+        for name in ("obs", "actions", "r_p", "r_aux", "mask"):
+            getattr(self, name)[:, self.pos] = torch.as_tensor(getattr(ep, name),
+                                                               device=self.device)
+
+    def get(self, ages: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Episodes by age, ages (B, n) int64 -> dict of (B, n, T, ...) tensors."""
+        slots = (self.pos - ages) % self.capacity
+        rows = torch.arange(slots.shape[0], device=self.device)[:, None]
+        return {name: getattr(self, name)[rows, slots]
+                for name in ("obs", "actions", "r_p", "r_aux", "mask")}
+
+    def last(self, count: int, num_agents: int) -> dict[str, torch.Tensor]:
+        """The newest `count` episodes (fewer if the buffer holds fewer)."""
+        ages = torch.arange(min(count, self.size), device=self.device)
+        return self.get(ages.expand(num_agents, -1))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name).clone()
+                for name in ("obs", "actions", "r_p", "r_aux", "mask", "size", "pos")}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            if isinstance(value, torch.Tensor):
+                getattr(self, name).copy_(value)
+            else:
+                setattr(self, name, value)
+
+
+class AlignmentReward:
+    """The behaviour alignment reward r_phi of a block of agents (see REWARD_HEADS)."""
+
+    def __init__(self, kind: str, n_features: int, gens: Sequence[np.random.Generator],
+                 device: torch.device):
+        self.kind = kind
+        if kind == "scalars":
+            self.params = [torch.ones(len(gens), 3, device=device, requires_grad=True)]
+        else:
+            ws, bs = zip(*(torch_linear_init(g, n_features, 3) for g in gens))
+            weight = torch.as_tensor(np.stack(ws), dtype=torch.float32, device=device)  # (B, 3, F)
+            bias = torch.as_tensor(np.stack(bs), dtype=torch.float32, device=device)    # (B, 3)
+            self.params = [weight.requires_grad_(), bias.requires_grad_()]
+
+    def coefficients(self, feats: torch.Tensor) -> torch.Tensor:
+        """(phi1, phi2, phi3) per state: feats (B, ..., F) -> (B, ..., 3)."""
+        if self.kind == "scalars":
+            w = self.params[0]
+            shape = (w.shape[0],) + (1,) * (feats.dim() - 2) + (3,)
+            phi = torch.stack([w[:, 0] - 1.0, torch.ones_like(w[:, 0]), w[:, 2]], -1)
+            return phi.reshape(shape).expand(feats.shape[:-1] + (3,))
+        weight, bias = self.params
+        B, F = feats.shape[0], feats.shape[-1]
+        out = torch.baddbmm(bias[:, None, :], feats.reshape(B, -1, F), weight.transpose(1, 2))
+        out = out.reshape(feats.shape[:-1] + (3,))
+        if self.kind == "fixed-primary":
+            out = torch.stack([out[..., 0], torch.ones_like(out[..., 1]), out[..., 2]], -1)
+        return out
+
+    def reward(self, feats: torch.Tensor, r_p: torch.Tensor, r_aux: torch.Tensor) -> torch.Tensor:
+        phi = self.coefficients(feats)
+        return phi[..., 0] + phi[..., 1] * r_p + phi[..., 2] * r_aux
+
+    def norm(self) -> torch.Tensor:
+        """Per-agent sum over parameter tensors of their unsquared L2 norms: (B,)."""
+        return sum(p.reshape(p.shape[0], -1).norm(dim=1) for p in self.params)
+
+
+def _clip_per_agent(grads: Sequence[torch.Tensor], max_norm: float) -> list[torch.Tensor]:
+    """Scale each agent's gradient (over all tensors) to norm <= max_norm; the scale is
+    computed without a graph, as the reference's clipping does."""
+    if max_norm <= 0:
+        return list(grads)
+    with torch.no_grad():
+        sq = sum(g.reshape(g.shape[0], -1).pow(2).sum(1) for g in grads)
+        scale = torch.clamp(max_norm / (sq.sqrt() + 1e-12), max=1.0)
+    return [g * scale.reshape((-1,) + (1,) * (g.dim() - 1)) for g in grads]
+
+
+class DifferentiableOptimizer:
+    """RMSprop / Adam steps (torch's update rules and defaults) as differentiable functions of
+    the gradients, for the unrolled hypergradient. Ascent on the objective."""
+
+    def __init__(self, name: str, lr: float):
+        self.name, self.lr = name, lr
+        self.alpha, self.betas, self.eps = 0.99, (0.9, 0.999), 1e-8
+
+    def init_state(self, torch_opt: torch.optim.Optimizer, params) -> list[dict[str, Any]]:
+        """Start from the real optimiser's state (zeros where it has none yet)."""
+        states = []
+        for p in params:
+            st = torch_opt.state.get(p, {})
+            if self.name == "rmsprop":
+                states.append({"square_avg": st.get("square_avg", torch.zeros_like(p)).detach()})
+            else:
+                states.append({"exp_avg": st.get("exp_avg", torch.zeros_like(p)).detach(),
+                               "exp_avg_sq": st.get("exp_avg_sq", torch.zeros_like(p)).detach(),
+                               "step": float(st.get("step", torch.tensor(0.0)))})
+        return states
+
+    def step(self, params, grads, states):
+        """theta <- theta + update(grad J): returns new params (with graph) and new states."""
+        new_params, new_states = [], []
+        for p, g, st in zip(params, grads, states):
+            d = -g  # torch optimisers minimise the loss -J
+            if self.name == "rmsprop":
+                sq = self.alpha * st["square_avg"] + (1 - self.alpha) * d * d
+                # clamp: sqrt'(0) is infinite, and parameters with no gradient keep sq = 0
+                p = p - self.lr * d / (torch.sqrt(torch.clamp(sq, min=1e-30)) + self.eps)
+                new_states.append({"square_avg": sq})
+            else:
+                b1, b2 = self.betas
+                t = st["step"] + 1
+                m = b1 * st["exp_avg"] + (1 - b1) * d
+                v = b2 * st["exp_avg_sq"] + (1 - b2) * d * d
+                denom = torch.sqrt(torch.clamp(v, min=1e-30)) / math.sqrt(1 - b2 ** t) + self.eps
+                p = p - (self.lr / (1 - b1 ** t)) * m / denom
+                new_states.append({"exp_avg": m, "exp_avg_sq": v, "step": t})
+            new_params.append(p)
+        return new_params, new_states
+
+    def write_back(self, torch_opt: torch.optim.Optimizer, params, states) -> None:
+        """Carry the unrolled steps' optimiser state into the real optimiser."""
+        for p, st in zip(params, states):
+            entry = torch_opt.state[p]
+            for key, value in st.items():
+                entry[key] = (value.detach().clone() if isinstance(value, torch.Tensor)
+                              else torch.tensor(float(value)))
+
+
+class BarfiLearner(Learner):
+    """BARFI on a block of agents (module docstring)."""
+
+    def __init__(self, config, spec, streams, device="cpu"):
+        super().__init__(config, spec, streams, device)
+        hp = self.hp
+        self.features = make_features(spec, streams, self.device)
+        self.policy = make_policy(spec, self.features.dim, streams, self.device)
+        self.reward_head = AlignmentReward(REWARD_HEADS[spec.name], self.features.dim,
+                                           streams["init"], self.device)
+        B = self.num_agents
+        self.psi = torch.full((B,), float(hp.psi_init), device=self.device, requires_grad=True)
+        self.learn_gamma = (hp.learn_gamma and hp.gamma_lr > 0
+                            and config.method != "barfi-unrolled")
+        self.actor_opt = make_optimizer(self.policy.parameters(), hp.optimizer, hp.actor_lr)
+        self.reward_opt = make_optimizer(self.reward_head.params, hp.optimizer, hp.reward_lr)
+        self.gamma_opt = make_optimizer([self.psi], hp.optimizer, max(hp.gamma_lr, 0.0))
+        self.discrete = spec.n_actions is not None
+        action_shape = () if self.discrete else (spec.action_dim,)
+        self.buffer = EpisodeBuffer(B, min(hp.buffer_size, hp.episodes), spec.horizon,
+                                    spec.obs_dim, action_shape, self.discrete, self.device)
+        self.counter = 0           # episodes seen (1-based, as the reference's counter)
+        self.first_time = True     # no outer step yet
+        # Running return baselines (HalfCheetah: baseline_ema > 0), per agent.
+        self.baselines = {"inner": None, "outer": None}
+        self._noise = None
+
+    # ----- rollout -----
+    def begin_episode(self) -> None:
+        H = self.spec.horizon
+        if self.discrete:
+            self._noise = self.streams.uniform("policy", (H,))
+        else:
+            self._noise = self.streams.normal("policy", (H, self.spec.action_dim))
+
+    def act(self, obs: np.ndarray, t: int) -> np.ndarray:
+        return self.policy.act(self.features.np(obs), self._noise[:, t])
+
+    # ----- objectives -----
+    def gamma_phi(self) -> torch.Tensor:
+        return torch.sigmoid(self.psi)
+
+    def _objective(self, episodes: dict[str, torch.Tensor], *, reward, gamma,
+                   entropy_weight: float, baseline: str | None, params=None) -> torch.Tensor:
+        """Per-agent REINFORCE objective (B,) on episodes (B, n, T, ...): the mean over the
+        padded horizon of mask * log pi * G_t (gamma-dropped unless `discounted_returns`),
+        averaged over the n episodes, plus the entropy bonus (masked mean).
+
+        reward: "primary" (r_p), "naive" (r_p + r_aux), "phi" (r_phi with a graph to phi) or
+        "phi-detached" (r_phi as data); gamma: a float or a (B,) tensor (may carry a graph)."""
+        feats = self.features.torch(episodes["obs"])
+        mask = episodes["mask"]
+        if reward == "primary":
+            r = episodes["r_p"]
+        elif reward == "naive":
+            r = episodes["r_p"] + episodes["r_aux"]
+        else:
+            r = self.reward_head.reward(feats, episodes["r_p"], episodes["r_aux"])
+            if reward == "phi-detached":
+                r = r.detach()
+        returns = returns_to_go(r * mask, gamma)
+        if self.hp.baseline_ema > 0 and baseline is not None:
+            returns = self._subtract_baseline(returns, mask, baseline)
+        if self.hp.discounted_returns:
+            returns = returns * discount_weights(gamma, mask.shape[-1], returns)
+        log_pi, entropy = self.policy.log_prob_and_entropy(feats, episodes["actions"], params)
+        objective = (mask * log_pi * returns).mean(-1).mean(-1)
+        if entropy_weight > 0:
+            objective = objective + entropy_weight * (
+                (entropy * mask).sum((-1, -2)) / mask.sum((-1, -2)).clamp(min=1.0))
+        return objective
+
+    def _subtract_baseline(self, returns, mask, which):
+        """Running-mean return baseline per agent (the reference's HalfCheetah BARFI): EMA 0.9
+        for the inner objective, `baseline_ema` for the outer one, updated at every use."""
+        decay = INNER_BASELINE_EMA if which == "inner" else self.hp.baseline_ema
+        current = self.baselines[which]
+        mean = returns.detach().mean(dim=tuple(range(1, returns.dim())))
+        centred = returns if current is None else \
+            returns - current.reshape((-1,) + (1,) * (returns.dim() - 1))
+        self.baselines[which] = mean if current is None else decay * current + (1 - decay) * mean
+        return centred * mask
+
+    def _sample(self, count: int, exclude_newest: int = 0) -> dict[str, torch.Tensor]:
+        """`count` episodes per agent drawn uniformly (with replacement) from the buffer,
+        excluding the newest `exclude_newest`, each agent from its own `learner` stream."""
+        valid = max(self.buffer.size - exclude_newest, 1)
+        ages = np.stack([g.integers(0, valid, size=count) for g in self.streams["learner"]])
+        ages = ages + min(exclude_newest, self.buffer.size - 1)
+        return self.buffer.get(torch.as_tensor(ages, device=self.device))
+
+    def _policy_step(self, objective: torch.Tensor) -> None:
+        self.actor_opt.zero_grad(set_to_none=True)
+        (-objective.sum()).backward()
+        self.actor_opt.step()
+
+    def _inner_steps(self, steps: int) -> None:
+        gamma = self.gamma_phi().detach()
+        for _ in range(steps):
+            episodes = self._sample(self.hp.batch_size)
+            self._policy_step(self._objective(episodes, reward="phi-detached", gamma=gamma,
+                                              entropy_weight=self.hp.actor_reg,
+                                              baseline="inner"))
+
+    # ----- outer steps -----
+    def _outer_implicit(self) -> None:
+        hp, theta = self.hp, self.policy.parameters()
+        last = self.buffer.last(hp.delta + 1, self.num_agents)
+        j_primary = self._objective(last, reward="primary", gamma=hp.gamma, entropy_weight=0.0,
+                                    baseline="outer")
+        g = torch.autograd.grad(j_primary.sum(), theta)
+        inner = self._sample(hp.hess_mul * hp.batch_size, exclude_newest=hp.delta)
+        j_phi = self._objective(inner, reward="phi", gamma=self.gamma_phi(),
+                                entropy_weight=hp.actor_reg, baseline="inner")
+        inner_grad = torch.autograd.grad(j_phi.sum(), theta, create_graph=True)
+
+        def hvp(v):
+            return torch.autograd.grad(inner_grad, theta, grad_outputs=v, retain_graph=True)
+
+        if self.config.method == "barfi-first-order":
+            v = [-gi for gi in g]
+        elif hp.solver == "cg":
+            v = cg_inverse_hvp(hvp, g, iters=hp.cg_iters, damping=hp.cg_damping)
+        else:
+            v = neumann_inverse_hvp(hvp, g, alpha=hp.neumann_alpha, terms=hp.neumann_terms)
+        # dJ/d(phi, psi) = -(d/d(phi, psi)) <grad_theta J_phi, H^-1 g>, minus the regularisers.
+        cross = sum((ig * vi.detach()).sum() for ig, vi in zip(inner_grad, v))
+        penalty = hp.lambda_r * self.reward_head.norm().sum() \
+            + hp.lambda_gamma * self.gamma_phi().sum()
+        hyper = torch.autograd.grad(-cross - penalty, self.reward_head.params + [self.psi],
+                                    allow_unused=True)
+        self._ascend(hyper[:-1], hyper[-1])
+
+    def _ascend(self, reward_grads, psi_grad) -> None:
+        """Gradient ascent on phi (and psi) with their optimisers."""
+        for p, gp in zip(self.reward_head.params, reward_grads):
+            p.grad = None if gp is None else -gp
+        self.reward_opt.step()
+        if self.learn_gamma and psi_grad is not None:
+            self.psi.grad = -psi_grad
+            self.gamma_opt.step()
+
+    def _unrolled_update(self, steps: int) -> None:
+        """Inner steps as differentiable optimiser updates, then the outer gradient through
+        them; theta (and its optimiser state) continue from the unrolled result."""
+        hp = self.hp
+        diff_opt = DifferentiableOptimizer(hp.optimizer, hp.actor_lr)
+        params = [p.detach().requires_grad_() for p in self.policy.parameters()]
+        states = diff_opt.init_state(self.actor_opt, self.policy.parameters())
+        gamma = self.gamma_phi().detach()
+        for _ in range(steps):
+            episodes = self._sample(hp.batch_size)
+            j = self._objective(episodes, reward="phi", gamma=gamma,
+                                entropy_weight=hp.actor_reg, baseline="inner", params=params)
+            grads = torch.autograd.grad(j.sum(), params, create_graph=True)
+            params, states = diff_opt.step(params, _clip_per_agent(grads, hp.grad_clip), states)
+        last = self.buffer.last(hp.delta + 1, self.num_agents)
+        j_primary = self._objective(last, reward="primary", gamma=hp.gamma, entropy_weight=0.0,
+                                    baseline="outer", params=params)
+        penalty = hp.lambda_r * self.reward_head.norm().sum()
+        hyper = torch.autograd.grad(j_primary.sum() - penalty, self.reward_head.params,
+                                    allow_unused=True)
+        hyper = [torch.zeros_like(p) if h is None else h
+                 for p, h in zip(self.reward_head.params, hyper)]
+        self._ascend(_clip_per_agent(hyper, hp.grad_clip), None)
+        with torch.no_grad():
+            for p, new in zip(self.policy.parameters(), params):
+                p.copy_(new)
+        diff_opt.write_back(self.actor_opt, self.policy.parameters(), states)
+
+    # ----- the schedule -----
+    def end_episode(self, episode: EpisodeBatch, index: int) -> dict[str, np.ndarray]:
+        hp = self.hp
+        self.buffer.add(episode)
+        self.counter += 1
+        metrics = self._episode_metrics(episode)  # under the phi that shaped this episode
+        if self.counter % hp.delta != 0:
+            return metrics
+        ready = self.counter > hp.first_mul + hp.inner_mul
+        if not hp.warmup and not ready:
+            return metrics
+        unrolled = self.config.method == "barfi-unrolled"
+        if not self.first_time and not unrolled:
+            self._outer_implicit()
+        if self.first_time and hp.warmup:
+            last_two = self.buffer.last(2, self.num_agents)
+            self._policy_step(self._objective(last_two, reward="naive",
+                                              gamma=self.gamma_phi().detach(),
+                                              entropy_weight=hp.actor_reg, baseline="inner"))
+        if ready:
+            steps = hp.delta * hp.inner_mul + (hp.first_mul if self.first_time else 0)
+            if self.first_time and not hp.first_steps:
+                steps = 0
+            if unrolled and not self.first_time:
+                self._unrolled_update(hp.delta * hp.inner_mul)
+            else:
+                self._inner_steps(steps)
+            self.first_time = False
+        self.policy.sync()
+        return metrics
+
+    @torch.no_grad()
+    def _episode_metrics(self, episode: EpisodeBatch) -> dict[str, np.ndarray]:
+        obs = torch.as_tensor(episode.obs, dtype=torch.float32, device=self.device)
+        mask = torch.as_tensor(episode.mask, dtype=torch.float32, device=self.device)
+        phi = self.reward_head.coefficients(self.features.torch(obs))       # (B, T, 3)
+        r_p = torch.as_tensor(episode.r_p, dtype=torch.float32, device=self.device)
+        r_aux = torch.as_tensor(episode.r_aux, dtype=torch.float32, device=self.device)
+        r_phi = phi[..., 0] + phi[..., 1] * r_p + phi[..., 2] * r_aux
+        n = mask.sum(1).clamp(min=1.0)
+        out = {f"phi{k + 1}_mean": (phi[..., k] * mask).sum(1) / n for k in range(3)}
+        out["r_phi_return"] = (r_phi * mask).sum(1)
+        out["gamma_phi"] = self.gamma_phi()
+        return {k: v.double().cpu().numpy() for k, v in out.items()}
+
+    @torch.no_grad()
+    def final_records(self) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
+        if self.spec.name != "gridworld":
+            return {}
+        axis = torch.linspace(0.0, 1.0, GRID_POINTS, dtype=torch.float32, device=self.device)
+        ys, xs = torch.meshgrid(axis, axis, indexing="ij")
+        grid = torch.stack([xs, ys], -1).reshape(1, -1, 2).expand(self.num_agents, -1, -1)
+        phi = self.reward_head.coefficients(self.features.torch(grid))
+        shape = (self.num_agents, GRID_POINTS, GRID_POINTS)
+        dims = ("grid_y", "grid_x")
+        return {"phi1_map": (dims, phi[..., 0].reshape(shape).double().cpu().numpy()),
+                "phi3_map": (dims, phi[..., 2].reshape(shape).double().cpu().numpy())}
+
+    # ----- bookkeeping -----
+    def parameters(self) -> list[torch.Tensor]:
+        return [*self.policy.parameters(), *self.reward_head.params, self.psi]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"policy": self.policy.state_dict(), "features": self.features.state_dict(),
+                "reward": [p.detach().clone() for p in self.reward_head.params],
+                "psi": self.psi.detach().clone(),
+                "actor_opt": self.actor_opt.state_dict(),
+                "reward_opt": self.reward_opt.state_dict(),
+                "gamma_opt": self.gamma_opt.state_dict(),
+                "buffer": self.buffer.state_dict(), "counter": self.counter,
+                "first_time": self.first_time, "baselines": dict(self.baselines)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["policy"])
+        self.features.load_state_dict(state["features"])
+        with torch.no_grad():
+            for p, value in zip(self.reward_head.params, state["reward"]):
+                p.copy_(value)
+            self.psi.copy_(state["psi"])
+        self.actor_opt.load_state_dict(state["actor_opt"])
+        self.reward_opt.load_state_dict(state["reward_opt"])
+        self.gamma_opt.load_state_dict(state["gamma_opt"])
+        self.buffer.load_state_dict(state["buffer"])
+        self.counter, self.first_time = state["counter"], state["first_time"]
+        self.baselines = dict(state["baselines"])
+
+
+def make(config, spec, streams, device="cpu") -> BarfiLearner:
+    return BarfiLearner(config, spec, streams, device)
