@@ -13,9 +13,6 @@ Usage: python benchmarks/bench_train.py [--envs gridworld,cartpole,...] [--block
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
-import tempfile
 import time
 
 import gymnasium as gym
@@ -26,6 +23,8 @@ import barfi.envs  # noqa: F401  (registers barfi/... Gymnasium ids)
 from barfi.config import resolve_config
 from barfi.envs import ENVS
 from barfi.train import train
+
+from common import per_seed_table
 
 AUTHORS_REINFORCE_GRIDWORLD_S = 17.0  # ../shared/anchors.md, GridWorld, no aux, per seed
 RAW_IDS = {"gridworld": "barfi/GridWorld-v0", "mountaincar": "barfi/MountainCar-v0",
@@ -74,21 +73,8 @@ def main() -> None:
 
     if args.skip_block:
         return
-    print(f"\nGridWorld reinforce, {args.episodes} episodes, published config, whole "
-          "`barfi train` process (as the authors' timing), 1 torch thread")
-    print("| seeds in the process | wall s | per-seed s | speed-up vs authors' 17 s |")
-    print("|---|---|---|---|")
-    for block in (1, args.block):
-        with tempfile.TemporaryDirectory() as out:
-            cmd = [sys.executable, "-m", "barfi.cli", "train", "--env", "gridworld", "--aux",
-                   "none", "--method", "reinforce", "--seeds", f"1-{block}", "--out-dir", out,
-                   "--set", f"episodes={args.episodes}", "--quiet"]
-            t0 = time.perf_counter()
-            subprocess.run(cmd, check=True, capture_output=True)
-            wall = time.perf_counter() - t0
-        per_seed = wall / block
-        print(f"| {block} | {wall:.1f} | {per_seed:.2f} | "
-              f"{AUTHORS_REINFORCE_GRIDWORLD_S / per_seed:.1f}x |")
+    per_seed_table("gridworld", "none", "reinforce", args.episodes, (1, args.block),
+                   AUTHORS_REINFORCE_GRIDWORLD_S)
 
 
 if __name__ == "__main__":
