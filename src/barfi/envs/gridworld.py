@@ -61,6 +61,7 @@ class GridWorldBatched(BatchedEnv):
         self.done = np.ones(num_envs, dtype=bool)
         self.reached_goal = np.zeros(num_envs, dtype=bool)
         self.noise = np.zeros((num_envs, self.HORIZON, 2))
+        self._agent_index = np.arange(num_envs)[:, None]
 
     def reset(self, rngs: list[np.random.Generator]) -> np.ndarray:
         """Every agent at the start; each draws its episode's noise, (HORIZON, 2) U[0,1):
@@ -76,7 +77,7 @@ class GridWorldBatched(BatchedEnv):
     @classmethod
     def in_box(cls, pos: np.ndarray, low: float, high: float) -> np.ndarray:
         """pos (..., 2) inside [low, high]^2, bounds included (as the reference's in_region)."""
-        return np.all((pos >= low) & (pos <= high), axis=-1)
+        return ((pos >= low) & (pos <= high)).all(axis=-1)
 
     def step(self, actions: np.ndarray):
         actions = np.asarray(actions, dtype=np.int64).reshape(self.num_envs)
@@ -89,21 +90,27 @@ class GridWorldBatched(BatchedEnv):
         executed = np.where(replaced, random_actions, actions)
         delta = self.MOTIONS[executed] * self.STEP_UNIT
 
-        reward = np.where(running, self.STEP_REWARD, 0.0)
-        substep_pos = np.empty((self.num_envs, self.SUBSTEPS, 2))
-        substep_valid = np.zeros((self.num_envs, self.SUBSTEPS), dtype=bool)
-        moving = running.copy()
-        for k in range(self.SUBSTEPS):
-            candidate = self.pos + delta
-            taken = moving & self.in_box(candidate, 0.0, 1.0)
-            self.pos[taken] = candidate[taken]
-            substep_pos[:, k] = self.pos
-            substep_valid[:, k] = taken
-            entered_goal = taken & self.in_box(self.pos, self.GOAL_LOW, self.GOAL_HIGH)
-            reward += self.GOAL_REWARD * entered_goal
-            self.reached_goal |= entered_goal
-            # Hitting the wall ends the sub-stepping, and so does the goal (no overshooting).
-            moving = taken & ~entered_goal
+        # All sub-steps at once. The candidate positions are accumulated one addition at a time
+        # (np.add.accumulate is sequential), so they equal the reference's repeated additions
+        # bit for bit; index 0 is the position before the step.
+        path = np.add.accumulate(
+            np.concatenate([self.pos[:, None], np.repeat(delta[:, None], self.SUBSTEPS, axis=1)],
+                           axis=1), axis=1)                                  # (B, 1 + 4, 2)
+        candidates = path[:, 1:]
+        # A sub-step is taken if the agent runs, every sub-step so far stayed inside the world
+        # (the first one outside stops the sub-stepping) and no earlier sub-step hit the goal.
+        inside_so_far = np.logical_and.accumulate(self.in_box(candidates, 0.0, 1.0), axis=1)
+        in_goal = self.in_box(candidates, self.GOAL_LOW, self.GOAL_HIGH)
+        goal_so_far = np.logical_or.accumulate(in_goal & inside_so_far, axis=1)
+        substep_valid = running[:, None] & inside_so_far                      # (B, 4)
+        substep_valid[:, 1:] &= ~goal_so_far[:, :-1]
+        entered_goal = (substep_valid & in_goal).any(axis=1)
+        # After sub-step k the agent is at path[n_k], n_k = number of sub-steps taken so far.
+        taken_so_far = substep_valid.cumsum(axis=1)
+        substep_pos = path[self._agent_index, taken_so_far]                  # (B, 4, 2)
+        self.pos = substep_pos[:, -1].copy()
+        self.reached_goal |= entered_goal
+        reward = np.where(running, self.STEP_REWARD, 0.0) + self.GOAL_REWARD * entered_goal
 
         self.t += 1
         terminated = self.reached_goal.copy()

@@ -22,6 +22,8 @@ with the paper's weights, whose reward is r_p only.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 from typing import Any
 
@@ -32,6 +34,26 @@ from gymnasium.envs.mujoco import half_cheetah_v4, half_cheetah_v5
 from barfi.envs import BatchedEnv
 
 MODEL_PATH = os.path.join(os.path.dirname(half_cheetah_v5.__file__), "assets", "half_cheetah.xml")
+log = logging.getLogger("barfi.envs.halfcheetah")
+
+
+@contextlib.contextmanager
+def mujoco_warnings_to_log():
+    """Send MuJoCo's warnings to the Python log instead of a MUJOCO_LOG.TXT file in the working
+    directory (MuJoCo 4's compiler flags half_cheetah.xml's deprecated `settotalmass`, which
+    still takes effect, so the compiled model is the same as Gymnasium's)."""
+    previous = mujoco.get_mju_user_warning()
+    mujoco.set_mju_user_warning(lambda message: log.debug("mujoco: %s", message))
+    try:
+        yield
+    finally:
+        mujoco.set_mju_user_warning(previous)
+
+
+def load_model(path: str = MODEL_PATH) -> mujoco.MjModel:
+    """Compile the HalfCheetah model exactly as Gymnasium does."""
+    with mujoco_warnings_to_log():
+        return mujoco.MjModel.from_xml_path(path)
 
 
 class HalfCheetahBatched(BatchedEnv):
@@ -52,7 +74,7 @@ class HalfCheetahBatched(BatchedEnv):
         self.spec = spec
         self.version = version
         self.gym_id = f"barfi/HalfCheetah-{version}"
-        self.model = mujoco.MjModel.from_xml_path(MODEL_PATH)
+        self.model = load_model()
         self.datas = [mujoco.MjData(self.model) for _ in range(num_envs)]
         self.init_qpos = self.datas[0].qpos.copy()
         self.init_qvel = self.datas[0].qvel.copy()
@@ -116,7 +138,8 @@ class HalfCheetahV5Env(half_cheetah_v5.HalfCheetahEnv):
     is the primary reward only (info["reward_forward"]); info["reward_ctrl"] = -sum(a^2)."""
 
     def __init__(self, **kwargs):
-        super().__init__(**_paper_weights(kwargs))
+        with mujoco_warnings_to_log():
+            super().__init__(**_paper_weights(kwargs))
 
     def step(self, action):
         obs, _, terminated, truncated, info = super().step(action)
@@ -128,7 +151,8 @@ class HalfCheetahV4Env(half_cheetah_v4.HalfCheetahEnv):
     primary reward only (info["reward_run"]); info["reward_ctrl"] = -sum(a^2)."""
 
     def __init__(self, **kwargs):
-        super().__init__(**_paper_weights(kwargs))
+        with mujoco_warnings_to_log():
+            super().__init__(**_paper_weights(kwargs))
 
     def step(self, action):
         obs, _, terminated, truncated, info = super().step(action)
