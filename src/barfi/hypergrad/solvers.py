@@ -281,7 +281,7 @@ def exact_inverse_hvp(hvp: HVP, v: Vec, damping: float = 0.0) -> Vec:
     With damping = 0 this is exactly H^-1 v; with damping > 0 it equals what
     `cg_inverse_hvp` converges to: -(-H + damping I)^-1 v. Cost: D HVPs + a (B, D, D) solve."""
     vs, single = _to_list(v)
-    H = dense_hessian(hvp, vs)
+    H = dense_hessian(hvp, v)
     if damping:
         H = H - damping * torch.eye(H.shape[-1], dtype=H.dtype, device=H.device)
     u = torch.linalg.solve(H, _flatten([x.detach() for x in vs]).unsqueeze(-1)).squeeze(-1)
