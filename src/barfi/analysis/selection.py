@@ -1,0 +1,285 @@
+"""Hyperparameter selection: per env x aux x method, the best configuration by the published
+rule, chosen on tuning seeds and reported on separate evaluation seeds.
+
+Published rule (paper-spec section 4): a configuration's score is the mean over the last 200
+episodes of its seed-mean primary_return curve; the configuration with the highest score is kept.
+
+Rules:
+  split  (default): score on the tuning seeds, report the chosen configuration on the disjoint
+                    evaluation seeds (an unbiased estimate of the selected method's performance);
+  single (published): one seed set for both (the same seeds pick and report, which is
+                    optimistically biased by the maximum over configurations).
+
+Diverged runs: a configuration with a diverged tuning run has no published score (its curve is
+NaN after the divergence) and is not eligible while any configuration without divergence exists.
+If every configuration diverged somewhere, the one with the fewest diverged tuning runs is kept,
+ties broken by the score over the non-diverged episodes; `selected_with_divergence` flags it.
+Evaluation numbers use the evaluation runs that did not diverge; their count and the number of
+diverged ones are recorded next to them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from barfi.analysis.io import (STATUS_CODES, AnalysisError, atomic_output, check_writable_dir,
+                               parse_seed_set)
+
+RULES = ("split", "single")
+DEFAULT_LAST = 200
+
+
+def open_aggregate(path: Path | str):
+    """Open an aggregated dataset lazily (arrays are read on indexing), checking its kind."""
+    import xarray as xr
+
+    path = Path(path)
+    if not path.is_file():
+        raise AnalysisError(f"aggregated dataset {str(path)!r} does not exist")
+    try:
+        ds = xr.open_dataset(path, engine="h5netcdf")
+    except Exception as exc:  # noqa: BLE001 - any failure to open is bad input
+        raise AnalysisError(f"aggregated dataset {str(path)!r} cannot be read (corrupt or "
+                            f"truncated?): {str(exc).splitlines()[0] if str(exc) else exc}"
+                            ) from None
+    missing = [v for v in ("primary_return", "status", "n_episodes") if v not in ds]
+    if missing or "env" not in ds.attrs:
+        ds.close()
+        raise AnalysisError(f"{str(path)!r} is not an aggregated dataset (no "
+                            f"{', '.join(missing) or 'env attribute'}); make it with "
+                            "`python -m barfi.analysis aggregate`")
+    return ds
+
+
+def seed_sets(available: list[int], rule: str, tuning: str | None,
+              evaluation: str | None) -> tuple[list[int], list[int]]:
+    """Resolve the tuning and evaluation seed sets against the seeds present."""
+    if rule not in RULES:
+        raise AnalysisError(f"unknown rule {rule!r}; valid: {', '.join(RULES)}")
+    t = parse_seed_set(tuning, "--tuning-seeds") if tuning else None
+    e = parse_seed_set(evaluation, "--eval-seeds") if evaluation else None
+    for name, given in (("--tuning-seeds", t), ("--eval-seeds", e)):
+        absent = sorted(set(given or ()) - set(available))
+        if absent:
+            raise AnalysisError(f"{name}: seeds {_fmt_seeds(absent)} have no runs in the "
+                                f"aggregate (seeds present: {_fmt_seeds(available)})")
+    if rule == "single":
+        if t and e and t != e:
+            raise AnalysisError("--rule single uses one seed set: give --tuning-seeds (or "
+                                "--eval-seeds) only, or use --rule split")
+        seeds = t or e or list(available)
+        return seeds, seeds
+    if t is None and e is None:
+        if len(available) < 2:
+            raise AnalysisError(f"--rule split needs at least 2 seeds, the aggregate has "
+                                f"{len(available)}; use --rule single")
+        half = len(available) // 2
+        t, e = list(available[:half]), list(available[half:])
+    elif t is None:
+        t = [s for s in available if s not in e]
+    elif e is None:
+        e = [s for s in available if s not in t]
+    overlap = sorted(set(t) & set(e))
+    if overlap:
+        raise AnalysisError(f"--rule split needs disjoint seed sets; both contain "
+                            f"{_fmt_seeds(overlap)} (or use --rule single)")
+    if not t or not e:
+        raise AnalysisError("--rule split needs non-empty tuning and evaluation seed sets")
+    return sorted(t), sorted(e)
+
+
+def _fmt_seeds(seeds) -> str:
+    """[1,2,3,5] -> '1-3,5'"""
+    seeds = sorted(int(s) for s in seeds)
+    parts, i = [], 0
+    while i < len(seeds):
+        j = i
+        while j + 1 < len(seeds) and seeds[j + 1] == seeds[j] + 1:
+            j += 1
+        parts.append(str(seeds[i]) if i == j else f"{seeds[i]}-{seeds[j]}")
+        i = j + 1
+    return ",".join(parts)
+
+
+def last_window(n_episodes: int, last: int) -> slice:
+    """The last `last` episodes of a run of n_episodes (all of them if fewer)."""
+    return slice(max(0, int(n_episodes) - int(last)), int(n_episodes))
+
+
+def config_score(curves: np.ndarray, status: np.ndarray) -> dict[str, Any]:
+    """Published score of one configuration from its (seed, window) primary returns and the
+    seeds' status codes: mean over the window of the seed-mean curve."""
+    present = status != STATUS_CODES["missing"]
+    diverged = status == STATUS_CODES["diverged"]
+    n, n_div = int(present.sum()), int(diverged.sum())
+    if n == 0:
+        return dict(n=0, n_div=0, score=np.nan, score_ok_runs=np.nan)
+    c = curves[present]
+    score = float(c.mean(axis=0).mean()) if n_div == 0 else np.nan
+    ok = curves[present & ~diverged]
+    with np.errstate(all="ignore"):
+        if ok.size:
+            fallback = float(ok.mean(axis=0).mean())
+        else:   # every run diverged: the episodes before divergence
+            fallback = float(np.nanmean(c)) if np.isfinite(c).any() else -np.inf
+    return dict(n=n, n_div=n_div, score=score, score_ok_runs=fallback)
+
+
+def pick(scores: list[dict[str, Any]]) -> tuple[int, bool]:
+    """Index of the best configuration and whether it was picked despite divergence
+    (-1 if no configuration has runs)."""
+    eligible = [i for i, s in enumerate(scores) if s["n"] > 0 and s["n_div"] == 0
+                and np.isfinite(s["score"])]
+    if eligible:
+        return max(eligible, key=lambda i: (scores[i]["score"], -i)), False
+    with_runs = [i for i, s in enumerate(scores) if s["n"] > 0]
+    if not with_runs:
+        return -1, False
+    best = min(with_runs, key=lambda i: (scores[i]["n_div"] / scores[i]["n"],
+                                         -scores[i]["score_ok_runs"], i))
+    return best, True
+
+
+def select(aggregated: Path | str, out: Path | str, rule: str = "split",
+           tuning_seeds: str | None = None, eval_seeds: str | None = None,
+           last: int = DEFAULT_LAST) -> dict[str, Any]:
+    """Select the best configuration per aux x method; write the selection dataset to `out`."""
+    import xarray as xr
+
+    if int(last) < 1:
+        raise AnalysisError(f"--last {last} is not a positive number of episodes")
+    ds = open_aggregate(aggregated)
+    try:
+        out = Path(out)
+        check_writable_dir(out.parent)
+        available = [int(s) for s in ds.seed.values]
+        tuning, evaluation = seed_sets(available, rule, tuning_seeds, eval_seeds)
+        seed_pos = {s: i for i, s in enumerate(available)}
+        t_idx = [seed_pos[s] for s in tuning]
+        e_idx = [seed_pos[s] for s in evaluation]
+        auxes = [str(a) for a in ds.aux.values]
+        methods = [str(m) for m in ds.method.values]
+        configs = [str(c) for c in ds.config.values]
+        status = ds.status.values                      # small: aux x method x config x seed
+        n_episodes = ds.n_episodes.values              # method x config
+        pr = ds.primary_return
+        A, M, C = len(auxes), len(methods), len(configs)
+        score = np.full((A, M, C), np.nan)
+        score_ok = np.full((A, M, C), np.nan)
+        n_t = np.zeros((A, M, C), np.int64)
+        n_t_div = np.zeros((A, M, C), np.int64)
+        best = np.full((A, M), "", dtype=object)
+        best_score = np.full((A, M), np.nan)
+        eval_score = np.full((A, M), np.nan)
+        n_e = np.zeros((A, M), np.int64)
+        n_e_div = np.zeros((A, M), np.int64)
+        fallback = np.zeros((A, M), bool)
+        final = np.full((A, M, len(evaluation)), np.nan)
+        for a in range(A):
+            for m in range(M):
+                with_runs = np.flatnonzero((status[a, m] != 0).any(axis=-1))
+                results = []
+                for c in with_runs:
+                    win = last_window(n_episodes[m, c], last)
+                    st = status[a, m, c, t_idx]
+                    if (st != 0).any():
+                        curves = pr.isel(aux=a, method=m, config=int(c), seed=t_idx,
+                                         episode=win).values
+                    else:
+                        curves = np.empty((len(t_idx), 0))
+                    r = config_score(curves, st)
+                    results.append(r)
+                    score[a, m, c], score_ok[a, m, c] = r["score"], r["score_ok_runs"]
+                    n_t[a, m, c], n_t_div[a, m, c] = r["n"], r["n_div"]
+                i, fb = pick(results)
+                if i < 0:
+                    continue
+                c = int(with_runs[i])
+                best[a, m], fallback[a, m] = configs[c], fb
+                best_score[a, m] = results[i]["score"] if not fb else results[i]["score_ok_runs"]
+                st = status[a, m, c, e_idx]
+                n_e[a, m] = int((st != 0).sum())
+                n_e_div[a, m] = int((st == STATUS_CODES["diverged"]).sum())
+                if n_e[a, m]:
+                    win = last_window(n_episodes[m, c], last)
+                    curves = pr.isel(aux=a, method=m, config=c, seed=e_idx, episode=win).values
+                    ok = st == STATUS_CODES["completed"]
+                    final[a, m, ok] = curves[ok].mean(axis=1)
+                    if ok.any():
+                        eval_score[a, m] = float(curves[ok].mean(axis=0).mean())
+        env = str(ds.attrs["env"])
+        rule_text = (f"best config = highest mean of the last {last} episodes of the seed-mean "
+                     "primary_return curve over the tuning seeds; "
+                     + ("reported on the disjoint evaluation seeds" if rule == "split"
+                        else "reported on the same seeds (published single-set selection)"))
+        sel = xr.Dataset(
+            {
+                "score": (("aux", "method", "config"), score,
+                          {"description": f"tuning score: mean of the last {last} episodes of "
+                                          "the seed-mean primary return (NaN: no tuning run, "
+                                          "or a tuning run diverged)"}),
+                "score_ok_runs": (("aux", "method", "config"), score_ok,
+                                  {"description": "the same over the non-diverged tuning runs "
+                                                  "(used only when every config diverged)"}),
+                "n_tuning_runs": (("aux", "method", "config"), n_t),
+                "n_tuning_diverged": (("aux", "method", "config"), n_t_div),
+                "best_config": (("aux", "method"), best.astype(str),
+                                {"description": "selected configuration id ('' = no runs)"}),
+                "best_score": (("aux", "method"), best_score,
+                               {"description": "tuning score of the selected configuration"}),
+                "eval_score": (("aux", "method"), eval_score,
+                               {"description": f"mean of the last {last} episodes of the "
+                                               "seed-mean primary return of the selected "
+                                               "configuration over the non-diverged evaluation "
+                                               "runs"}),
+                "n_eval_runs": (("aux", "method"), n_e),
+                "n_eval_diverged": (("aux", "method"), n_e_div),
+                "selected_with_divergence": (("aux", "method"), fallback.astype(np.int8),
+                                             {"description": "1 if every configuration had a "
+                                                             "diverged tuning run"}),
+                "final_performance": (("aux", "method", "eval_seed"), final,
+                                      {"description": f"per evaluation seed: mean primary "
+                                                      f"return over the last {last} episodes of "
+                                                      "the selected configuration (NaN: "
+                                                      "missing or diverged run)"}),
+            },
+            coords={"aux": auxes, "method": methods, "config": configs,
+                    "tuning_seed": np.asarray(tuning, np.int64),
+                    "eval_seed": np.asarray(evaluation, np.int64)},
+            attrs={"env": env, "rule": rule, "rule_description": rule_text, "last_k": int(last),
+                   "tuning_seeds": _fmt_seeds(tuning), "eval_seeds": _fmt_seeds(evaluation),
+                   "aggregated": str(aggregated),
+                   "created_by": "python -m barfi.analysis select"},
+        )
+    finally:
+        ds.close()
+    try:
+        with atomic_output(out) as tmp:
+            sel.to_netcdf(tmp, engine="h5netcdf")
+    except OSError as exc:
+        raise AnalysisError(f"cannot write {str(out)!r}: {exc.strerror or exc}") from None
+    chosen = {f"{auxes[a]}/{methods[m]}": best[a, m] for a in range(A) for m in range(M)
+              if best[a, m]}
+    return {"env": env, "rule": rule, "tuning_seeds": _fmt_seeds(tuning),
+            "eval_seeds": _fmt_seeds(evaluation), "selected": chosen, "out": str(out)}
+
+
+def open_selection(path: Path | str):
+    import xarray as xr
+
+    path = Path(path)
+    if not path.is_file():
+        raise AnalysisError(f"selection dataset {str(path)!r} does not exist")
+    try:
+        ds = xr.open_dataset(path, engine="h5netcdf").load()
+    except Exception as exc:  # noqa: BLE001
+        raise AnalysisError(f"selection dataset {str(path)!r} cannot be read (corrupt or "
+                            f"truncated?): {str(exc).splitlines()[0] if str(exc) else exc}"
+                            ) from None
+    if "best_config" not in ds or "rule" not in ds.attrs:
+        raise AnalysisError(f"{str(path)!r} is not a selection dataset; make it with "
+                            "`python -m barfi.analysis select`")
+    return ds
