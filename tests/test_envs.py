@@ -18,8 +18,9 @@ from barfi.envs.gridworld import GridWorldBatched, GridWorldEnv
 from barfi.envs.halfcheetah import HalfCheetahBatched, mujoco_warnings_to_log
 from barfi.envs.mountaincar import MountainCarBatched
 
-BARFI_GYM_IDS = ["barfi/GridWorld-v0", "barfi/MountainCar-v0", "barfi/CartPole-v1",
-                 "barfi/HalfCheetah-v5", "barfi/HalfCheetah-v4"]
+ENV_OF_GYM_ID = {"barfi/GridWorld-v0": "gridworld", "barfi/MountainCar-v0": "mountaincar",
+                 "barfi/CartPole-v1": "cartpole", "barfi/HalfCheetah-v5": "halfcheetah",
+                 "barfi/HalfCheetah-v4": "halfcheetah"}
 
 
 def make_gym(gym_id: str, **kwargs) -> gym.Env:
@@ -65,16 +66,14 @@ def test_halfcheetah_version_comes_from_hyperparameters():
     assert spec.make_batched(1, Hyperparameters(env_version="v5")).gym_id == "barfi/HalfCheetah-v5"
 
 
-@pytest.mark.parametrize("gym_id", BARFI_GYM_IDS)
+@pytest.mark.parametrize("gym_id", list(ENV_OF_GYM_ID))
 def test_registered_envs_pass_gymnasium_check_env(gym_id):
     env = make_gym(gym_id)
     # No display or pygame here: rendering is not part of these environments' job.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)     # HalfCheetah's unbounded Box
         check_env(env.unwrapped, skip_render_check=True)
-    assert env.spec.max_episode_steps == ENVS[{
-        "barfi/GridWorld-v0": "gridworld", "barfi/MountainCar-v0": "mountaincar",
-        "barfi/CartPole-v1": "cartpole"}.get(gym_id, "halfcheetah")].horizon
+    assert env.spec.max_episode_steps == ENVS[ENV_OF_GYM_ID[gym_id]].horizon
 
 
 # --------------------------------------------------------------------------- GridWorld
