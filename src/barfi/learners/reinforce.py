@@ -1,0 +1,337 @@
+"""REINFORCE learners: `reinforce` (on r_p + r_aux), `reinforce-pbrs` (potential-based shaping
+with potential Phi = r_aux) and `primary-only` (on r_p alone); plus the pieces every policy-
+gradient learner shares (the BARFI learner builds on them):
+
+- `PolicyLearner`: features + policy + actor optimiser, per-episode policy noise, `act`,
+  `parameters`, and the state plumbing for checkpoints.
+- `make_optimizer(params, name, lr)`: RMSprop or Adam with torch's defaults.
+- `episode_tensors(episodes, device)`: an `EpisodeBatch` (or a list of them, stacked as
+  dim 1) as torch tensors.
+- `policy_gradient_loss(...)`, `reinforce_loss(...)`: per-agent losses (B,).
+
+Facts from the reference (Dhawgupta/gupta2023behavior, barfi-{gw,mc,cp}/src/algorithms/
+REINFORCE.py, REINFORCEPotential.py; barfi-mujoco/src/algorithms/REINFORCE.py):
+- Update when an episode ends and `counter % delta == 0`, where `counter` counts episodes
+  from 1: here `(index + 1) % delta == 0` with `index` from 0. Only the LAST episode is used
+  (`memory.sample_last(0)` is one episode); the other delta - 1 episodes are never learned from.
+- Returns G_t = sum_k gamma^k r_{t+k} on the masked rewards, NOT weighted by gamma^t
+  (the "gamma-dropped" estimator). `hp.discounted_returns=True` weights step t by gamma^t.
+- Objective: mean over the PADDED horizon (H + 1 slots, H = max horizon) of
+  mask * log pi * G, then mean over episodes; plus actor_reg * entropy where the entropy is
+  the masked mean over steps (for a Gaussian: per-dimension entropy averaged over the action
+  dims, a constant here since std is fixed). The loss minimised is the negative.
+- PBRS: returns G_t(r_p) - r_aux_t (potential Phi_t = r_aux_t, Phi after the end = 0).
+- HalfCheetah: updates every episode (delta = 1) with a running-mean baseline: the first
+  update uses no baseline; afterwards (G - b) * mask; after each update
+  b <- 0.99 b + 0.01 mean(G) (the first update sets b = mean(G)); mean(G) is over the padded
+  horizon (H + 1 slots, zeros after the end). Here `hp.baseline_ema` is the 0.99.
+- Optimisers: torch.optim.RMSprop / Adam with torch's default settings (RMSprop alpha 0.99,
+  eps 1e-8, no momentum, not centered; Adam betas (0.9, 0.999), eps 1e-8), lr = actor_lr.
+- float32 throughout (as the reference); features are computed in float64 then cast.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from barfi.features import Features, make_features
+from barfi.learners.base import EpisodeBatch, Learner
+from barfi.learners.returns import discount_weights, pbrs_returns, returns_to_go
+from barfi.policies import LinearPolicy, make_policy
+
+
+# --------------------------------------------------------------------------------------------
+# Shared pieces
+# --------------------------------------------------------------------------------------------
+
+class ElementwiseRMSprop(torch.optim.Optimizer):
+    """RMSprop with torch's default settings (alpha 0.99, eps 1e-8, no momentum, not
+    centered): v <- alpha v + (1 - alpha) g^2; p <- p - lr g / (sqrt(v) + eps).
+
+    Same algorithm as `torch.optim.RMSprop`, written with separate elementwise operations only
+    (no fused multiply-add kernels such as addcmul/addcdiv, whose vectorised body and scalar
+    tail may round differently): every element's update is then bit-identical whatever the
+    tensor's size, so an agent gets exactly the same numbers alone or inside a block."""
+
+    def __init__(self, params, lr: float, alpha: float = 0.99, eps: float = 1e-8):
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["square_avg"] = torch.zeros_like(p)
+                state["step"] += 1
+                v = state["square_avg"]
+                v.mul_(alpha).add_((g * g) * (1 - alpha))
+                p.sub_((g / (v.sqrt() + eps)) * lr)
+
+
+class ElementwiseAdam(torch.optim.Optimizer):
+    """Adam with torch's default settings (betas (0.9, 0.999), eps 1e-8, no weight decay):
+    m <- b1 m + (1 - b1) g; v <- b2 v + (1 - b2) g^2;
+    p <- p - lr / (1 - b1^k) * m / (sqrt(v) / sqrt(1 - b2^k) + eps).
+    Separate elementwise operations only, as in `ElementwiseRMSprop`."""
+
+    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(p)
+                    state["exp_avg_sq"] = torch.zeros_like(p)
+                state["step"] += 1
+                k = state["step"]
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                m.mul_(b1).add_(g * (1 - b1))
+                v.mul_(b2).add_((g * g) * (1 - b2))
+                step_size = lr / (1 - b1 ** k)
+                denom = v.sqrt() / math.sqrt(1 - b2 ** k) + eps
+                p.sub_((m / denom) * step_size)
+
+
+def make_optimizer(params: Sequence[torch.Tensor], name: str, lr: float) -> torch.optim.Optimizer:
+    """`name` in {"rmsprop", "adam"} with torch's default settings (the reference uses
+    torch.optim.RMSprop / Adam with only lr set). Elementwise, so on batched parameters (leading
+    agent dim) each agent's update is its own -- bit for bit (see `ElementwiseRMSprop`)."""
+    params = list(params)
+    if name == "rmsprop":
+        return ElementwiseRMSprop(params, lr=lr)
+    if name == "adam":
+        return ElementwiseAdam(params, lr=lr)
+    raise ValueError(f"unknown optimizer {name!r}; valid: rmsprop, adam")
+
+
+def episode_tensors(episodes: EpisodeBatch | Sequence[EpisodeBatch],
+                    device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """Torch views of one episode batch -- obs (B, T, D) float64 (features cast later),
+    actions (B, T) int64 or (B, T, A) float32, r_p, r_aux, mask (B, T) float32 -- or of a list
+    of N episode batches stacked along dim 1: (B, N, T, ...)."""
+    single = isinstance(episodes, EpisodeBatch)
+    eps = [episodes] if single else list(episodes)
+
+    def stack(name):
+        arrays = [getattr(e, name) for e in eps]
+        return arrays[0] if single else np.stack(arrays, axis=1)
+
+    acts = stack("actions")
+    out = {"obs": torch.as_tensor(stack("obs"), dtype=torch.float64, device=device),
+           "actions": torch.as_tensor(acts, device=device,
+                                      dtype=torch.int64 if np.issubdtype(acts.dtype, np.integer)
+                                      else torch.float32)}
+    for name in ("r_p", "r_aux", "mask"):
+        out[name] = torch.as_tensor(stack(name), dtype=torch.float32, device=device)
+    return out
+
+
+def _per_agent_mean(x: torch.Tensor) -> torch.Tensor:
+    return x.reshape(x.shape[0], -1).mean(1)
+
+
+def _per_agent_sum(x: torch.Tensor) -> torch.Tensor:
+    return x.reshape(x.shape[0], -1).sum(1)
+
+
+def policy_gradient_loss(log_prob: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor,
+                         entropy: torch.Tensor | None = None, entropy_weight: float = 0.0,
+                         weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-agent policy-gradient loss (B,) to MINIMISE:
+
+        -( mean_{episodes, t < T} [mask * log_prob * returns * weights]
+           + entropy_weight * sum(mask * entropy) / sum(mask) )
+
+    All inputs (B, ..., T) (`weights` broadcastable, e.g. gamma^t; None = 1). The mean runs
+    over the padded horizon T (= H + 1) and over any episode dims, as in the reference; sum
+    the result over agents before `backward()` so each agent's gradient is its own."""
+    term = mask * log_prob * returns
+    if weights is not None:
+        term = term * weights
+    objective = _per_agent_mean(term)
+    if entropy is not None and entropy_weight:
+        objective = objective + entropy_weight * (_per_agent_sum(mask * entropy)
+                                                  / _per_agent_sum(mask))
+    return -objective
+
+
+def reinforce_loss(policy: LinearPolicy, feats: torch.Tensor, actions: torch.Tensor,
+                   rewards: torch.Tensor, mask: torch.Tensor, gamma,
+                   entropy_weight: float = 0.0, *, discounted: bool = False,
+                   baseline: torch.Tensor | None = None, params=None) -> torch.Tensor:
+    """Per-agent REINFORCE loss (B,) to minimise (= -J_hat; BARFI's J_phi is its negative).
+
+    feats (B, ..., T, F) (from `features.torch(obs)`), actions (B, ..., T[, A]), rewards and
+    mask (B, ..., T) float32, gamma a float or a (B,) tensor -- rewards and gamma may carry an
+    autograd graph (e.g. r_phi and gamma_phi): the loss is differentiable in them.
+    Returns G = returns_to_go(rewards * mask, gamma); gamma-dropped unless `discounted`
+    (then step t is weighted by gamma^t). `baseline` (B,) is subtracted as (G - b) * mask.
+    `params` evaluates the policy at other parameters [W, b] (functional use)."""
+    G = returns_to_go(rewards * mask, gamma)
+    if baseline is not None:
+        G = (G - baseline.reshape(baseline.shape + (1,) * (G.dim() - 1))) * mask
+    lp, ent = policy.log_prob_and_entropy(feats, actions, params)
+    weights = discount_weights(gamma, G.shape[-1], G) if discounted else None
+    return policy_gradient_loss(lp, G, mask, ent, entropy_weight, weights)
+
+
+def _state_to(state: Any, device: torch.device) -> Any:
+    """Move every tensor of a (nested) optimizer state onto `device`."""
+    if isinstance(state, torch.Tensor):
+        return state.to(device)
+    if isinstance(state, dict):
+        return {k: _state_to(v, device) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_state_to(v, device) for v in state)
+    return state
+
+
+class PolicyLearner(Learner):
+    """Features, policy and actor optimiser of a block of agents; the rollout side.
+
+    Construction order fixes each agent's `init` stream use: features (HalfCheetah only), then
+    the policy head, then whatever a subclass adds (critic, reward heads). So a seed gets the
+    same initial policy under every method.
+    """
+
+    def __init__(self, config, spec, streams, device: str = "cpu"):
+        super().__init__(config, spec, streams, device)
+        self.horizon = spec.horizon
+        self.discrete = spec.n_actions is not None
+        self.features: Features = make_features(
+            spec, streams, self.device, tile_coding=getattr(self.hp, "tile_coding", "clip"))
+        self.policy: LinearPolicy = make_policy(spec, self.features.dim, streams, self.device)
+        self.actor_opt = make_optimizer(self.policy.parameters(), self.hp.optimizer,
+                                        self.hp.actor_lr)
+        self.updates = 0
+        self._noise: np.ndarray | None = None
+
+    # --- rollout ---
+    def begin_episode(self) -> None:
+        """Policy noise for the whole episode from the `policy` stream: U[0,1) (B, H) for a
+        softmax policy, N(0,1) (B, H, A) for a Gaussian one."""
+        if self.discrete:
+            self._noise = self.streams.uniform("policy", (self.horizon,))
+        else:
+            self._noise = self.streams.normal("policy", (self.horizon, self.spec.action_dim))
+
+    def act(self, obs: np.ndarray, t: int) -> np.ndarray:
+        return self.policy.act(self.features.np(obs), self._noise[:, t])
+
+    # --- learning helpers ---
+    def tensors(self, episodes) -> dict[str, torch.Tensor]:
+        """`episode_tensors` plus feats = features.torch(obs) (float32)."""
+        batch = episode_tensors(episodes, self.device)
+        batch["feats"] = self.features.torch(batch["obs"])
+        return batch
+
+    def parameters(self) -> list[torch.Tensor]:
+        return self.policy.parameters()
+
+    # --- checkpoints ---
+    def state_dict(self) -> dict[str, Any]:
+        return {"policy": self.policy.state_dict(), "features": self.features.state_dict(),
+                "actor_opt": copy.deepcopy(self.actor_opt.state_dict()),
+                "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.features.load_state_dict(state["features"])
+        self.policy.load_state_dict(state["policy"])
+        self.actor_opt.load_state_dict(_state_to(copy.deepcopy(state["actor_opt"]), self.device))
+        self.updates = int(state["updates"])
+
+
+# --------------------------------------------------------------------------------------------
+# REINFORCE, REINFORCE + PBRS, primary-only
+# --------------------------------------------------------------------------------------------
+
+REWARDS = {"reinforce": "naive", "reinforce-pbrs": "pbrs", "primary-only": "primary"}
+
+
+class ReinforceLearner(PolicyLearner):
+    """REINFORCE on the last episode every `delta` episodes.
+
+    reward: "naive" (r_p + r_aux), "pbrs" (returns G_t(r_p) - r_aux_t) or "primary" (r_p)."""
+
+    def __init__(self, config, spec, streams, device: str = "cpu", reward: str | None = None):
+        super().__init__(config, spec, streams, device)
+        self.reward = reward or REWARDS[config.method]
+        B = self.num_agents
+        self.baseline = torch.zeros(B, dtype=torch.float32, device=self.device)
+        self.baseline_set = torch.zeros(B, dtype=torch.bool, device=self.device)
+
+    def returns(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The (unbaselined) returns the policy gradient uses, (B, T)."""
+        gamma, mask = self.hp.gamma, batch["mask"]
+        if self.reward == "pbrs":
+            return pbrs_returns(batch["r_p"], batch["r_aux"], gamma, mask)
+        rewards = batch["r_p"] + batch["r_aux"] if self.reward == "naive" else batch["r_p"]
+        return returns_to_go(rewards * mask, gamma)
+
+    def end_episode(self, episode: EpisodeBatch, index: int) -> dict[str, np.ndarray]:
+        if (index + 1) % self.hp.delta == 0:
+            self.update(episode)
+        return {}
+
+    def update(self, episode: EpisodeBatch) -> None:
+        batch = self.tensors(episode)
+        mask = batch["mask"]
+        G = self.returns(batch)
+        used = G
+        ema = self.hp.baseline_ema
+        if ema > 0:
+            b = torch.where(self.baseline_set, self.baseline, torch.zeros_like(self.baseline))
+            used = torch.where(self.baseline_set[:, None], (G - b[:, None]) * mask, G)
+        lp, ent = self.policy.log_prob_and_entropy(batch["feats"], batch["actions"])
+        weights = (discount_weights(self.hp.gamma, G.shape[-1], G)
+                   if self.hp.discounted_returns else None)
+        loss = policy_gradient_loss(lp, used, mask, ent, self.hp.actor_reg, weights)
+        self.actor_opt.zero_grad()
+        loss.sum().backward()
+        self.actor_opt.step()
+        self.policy.sync()
+        self.updates += 1
+        if ema > 0:
+            with torch.no_grad():
+                m = G.mean(-1)
+                self.baseline = torch.where(self.baseline_set,
+                                            ema * self.baseline + (1 - ema) * m, m)
+                self.baseline_set = torch.ones_like(self.baseline_set)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "baseline": self.baseline.clone(),
+                "baseline_set": self.baseline_set.clone()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.baseline = state["baseline"].to(self.device).clone()
+        self.baseline_set = state["baseline_set"].to(self.device).clone()
+
+
+def make(config, spec, streams, device: str = "cpu") -> ReinforceLearner:
+    return ReinforceLearner(config, spec, streams, device)
+
+
+__all__ = ["PolicyLearner", "ReinforceLearner", "make", "make_optimizer", "episode_tensors",
+           "ElementwiseRMSprop", "ElementwiseAdam",
+           "policy_gradient_loss", "reinforce_loss"]

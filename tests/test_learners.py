@@ -1,0 +1,338 @@
+"""Returns, potential-based shaping, and the REINFORCE / actor-critic learners: hand-checked
+values, the reference's loss and schedule, per-agent independence in a block, and exact resume
+from a state dict."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+
+from barfi.config import Hyperparameters, RunConfig
+from barfi.learners import EpisodeBatch, make_learner
+from barfi.learners.reinforce import episode_tensors, reinforce_loss
+from barfi.learners.returns import (discount_weights, pbrs_returns, pbrs_shaped_rewards,
+                                    returns_to_go)
+from barfi.rng import BlockStreams
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Stand-in for barfi.envs.EnvSpec."""
+    name: str
+    obs_dim: int
+    n_actions: int | None
+    action_dim: int | None = None
+    action_low: float | None = None
+    action_high: float | None = None
+    horizon: int = 12
+    obs_low: tuple | None = None
+    obs_high: tuple | None = None
+
+
+GRID = Spec("gridworld", 2, 4, obs_low=(0.0, 0.0), obs_high=(1.0, 1.0))
+MC = Spec("mountaincar", 2, 3, horizon=15, obs_low=(-1.2, -0.07), obs_high=(0.5, 0.07))
+CHEETAH = Spec("halfcheetah", 17, None, 6, -1.0, 1.0, horizon=10)
+
+
+def config(method, spec=GRID, **hp):
+    if spec.name == "halfcheetah":
+        hp = {"optimizer": "adam", "actor_lr": 1e-2, "critic_lr": 1e-2, "delta": 1,
+              "actor_reg": 0.0, "baseline_ema": 0.99 if "reinforce" in method else 0.0, **hp}
+    else:
+        hp = {"actor_lr": 5e-2, "critic_lr": 5e-2, **hp}
+    return RunConfig(env=spec.name, aux="none", method=method, hp=Hyperparameters(**hp))
+
+
+def random_episode(spec, B, rng) -> EpisodeBatch:
+    H = spec.horizon
+    length = rng.integers(1, H + 1, size=B)
+    length[0] = H                                       # one agent runs to the horizon
+    mask = (np.arange(H + 1)[None] < length[:, None]).astype(np.float64)
+    if spec.obs_low is None:
+        obs = rng.normal(size=(B, H + 1, spec.obs_dim))
+    else:
+        lo, hi = np.array(spec.obs_low), np.array(spec.obs_high)
+        obs = lo + rng.random((B, H + 1, spec.obs_dim)) * (hi - lo)
+    obs *= (np.arange(H + 1)[None] <= length[:, None])[..., None]
+    if spec.n_actions is not None:
+        actions = rng.integers(0, spec.n_actions, size=(B, H + 1)) * mask.astype(np.int64)
+    else:
+        actions = rng.normal(size=(B, H + 1, spec.action_dim)) * 0.5 * mask[..., None]
+    return EpisodeBatch(obs=obs, actions=actions, r_p=rng.normal(size=(B, H + 1)) * mask,
+                        r_aux=rng.normal(size=(B, H + 1)) * mask, mask=mask,
+                        terminated=length < H, length=length)
+
+
+def agent(ep: EpisodeBatch, i: int) -> EpisodeBatch:
+    """Agent i's slice of an episode batch, as a batch of one."""
+    return EpisodeBatch(**{f.name: getattr(ep, f.name)[i:i + 1]
+                           for f in dataclasses.fields(EpisodeBatch)})
+
+
+def params(learner):
+    return [p.detach().clone() for p in learner.parameters()]
+
+
+ALL_METHODS = ["reinforce", "reinforce-pbrs", "primary-only", "actor-critic",
+               "actor-critic-pbrs"]
+
+
+# ----------------------------------------------------------------------------- returns
+
+def test_returns_to_go_hand_computed_and_per_agent_gamma():
+    r = torch.tensor([[1.0, 2.0, 3.0, 0.0], [1.0, 2.0, 3.0, 0.0]])
+    G = returns_to_go(r, torch.tensor([0.5, 1.0]))
+    torch.testing.assert_close(G, torch.tensor([[2.75, 3.5, 3.0, 0.0], [6.0, 5.0, 3.0, 0.0]]))
+    torch.testing.assert_close(returns_to_go(r, 0.5)[0], G[0])
+    # long horizons (several scan chunks) equal the sequential recursion
+    rng = np.random.default_rng(0)
+    r = torch.as_tensor(rng.normal(size=(2, 3, 2001)))
+    g = torch.tensor([0.99, 0.9], dtype=torch.float64)
+    want = torch.zeros_like(r)
+    nxt = torch.zeros(2, 3, dtype=torch.float64)
+    for t in range(2000, -1, -1):
+        nxt = r[..., t] + g[:, None] * nxt
+        want[..., t] = nxt
+    torch.testing.assert_close(returns_to_go(r, g), want)
+
+
+def test_returns_to_go_is_differentiable_in_gamma_and_rewards():
+    r = torch.tensor([[1.0, 2.0, 3.0]], dtype=torch.float64, requires_grad=True)
+    g = torch.tensor([0.7], dtype=torch.float64, requires_grad=True)
+    G0 = returns_to_go(r, g)[0, 0]
+    dr, dg = torch.autograd.grad(G0, (r, g))
+    torch.testing.assert_close(dg, torch.tensor([2.0 + 2 * 0.7 * 3.0], dtype=torch.float64))
+    torch.testing.assert_close(dr, torch.tensor([[1.0, 0.7, 0.49]], dtype=torch.float64))
+    r2 = torch.randn(3, 150, dtype=torch.float64)
+    g2 = torch.tensor([0.95, 0.5, 0.99], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: returns_to_go(r2, x), (g2,))
+    torch.testing.assert_close(discount_weights(g2, 3, r2).detach(),
+                               torch.stack([g2.detach() ** k for k in range(3)], -1))
+
+
+def test_pbrs_telescopes():
+    """sum_t gamma^t (r_t + gamma Phi_{t+1} - Phi_t) = sum_t gamma^t r_t + gamma^L Phi_L - Phi_0,
+    with Phi_L = 0 after the last step (the reference's convention), and the REINFORCE-PBRS
+    return G_t(r) - Phi_t is the return of the shaped reward at every t."""
+    rng = np.random.default_rng(1)
+    T, L, gamma = 9, 6, 0.9
+    r = torch.as_tensor(rng.normal(size=(2, T)))
+    phi = torch.as_tensor(rng.normal(size=(2, T)))
+    mask = (torch.arange(T) < L).double().expand(2, T)
+    shaped = pbrs_shaped_rewards(r, phi, gamma, mask)
+    disc = gamma ** torch.arange(T, dtype=torch.float64)
+    lhs = (disc * shaped).sum(-1)
+    rhs = (disc * r * mask).sum(-1) + gamma ** L * 0.0 - phi[:, 0]
+    torch.testing.assert_close(lhs, rhs)
+    # the general identity with a non-zero final potential, written out by hand
+    phi_ext = torch.cat([phi[:, :L], torch.as_tensor(rng.normal(size=(2, 1)))], -1)
+    by_hand = sum(gamma ** t * (r[:, t] + gamma * phi_ext[:, t + 1] - phi_ext[:, t])
+                  for t in range(L))
+    torch.testing.assert_close(by_hand, (disc * r * mask).sum(-1)
+                               + gamma ** L * phi_ext[:, L] - phi_ext[:, 0])
+    # REINFORCE-PBRS: G'_t = G_t(r) - Phi_t equals the return-to-go of the shaped reward
+    torch.testing.assert_close(pbrs_returns(r, phi, gamma, mask),
+                               returns_to_go(shaped, gamma) * mask)
+
+
+def test_reinforce_loss_matches_the_reference_formula():
+    """-(mean over the padded T of mask * log pi * G) - w * (masked mean entropy)."""
+    rng = np.random.default_rng(2)
+    learner = make_learner(config("reinforce"), GRID, BlockStreams([1, 2]))
+    ep = random_episode(GRID, 2, rng)
+    b = learner.tensors(ep)
+    pol = learner.policy
+    loss = reinforce_loss(pol, b["feats"], b["actions"], b["r_p"] + b["r_aux"], b["mask"],
+                          0.99, 0.25)
+    T = GRID.horizon + 1
+    for i in range(2):
+        logits = b["feats"][i] @ pol.weight[i] + pol.bias[i]
+        dist = torch.distributions.Categorical(logits=logits)
+        r = ((b["r_p"][i] + b["r_aux"][i]) * b["mask"][i]).tolist()
+        G, acc = [0.0] * T, 0.0
+        for t in range(T - 1, -1, -1):
+            acc = r[t] + 0.99 * acc
+            G[t] = acc
+        G = torch.tensor(G)
+        m = b["mask"][i]
+        want = -((m * dist.log_prob(b["actions"][i]) * G).sum() / T
+                 + 0.25 * (m * dist.entropy()).sum() / m.sum())
+        torch.testing.assert_close(loss[i], want)
+    # discounted variant: step t weighted by gamma^t
+    d = reinforce_loss(pol, b["feats"], b["actions"], b["r_p"], b["mask"], 0.5, 0.0,
+                       discounted=True)
+    lp = pol.log_prob(b["feats"], b["actions"])
+    G = returns_to_go(b["r_p"] * b["mask"], 0.5)
+    want = -(b["mask"] * lp * G * 0.5 ** torch.arange(T)).sum(-1) / T
+    torch.testing.assert_close(d, want)
+
+
+# ----------------------------------------------------------------------------- schedule
+
+def test_reinforce_updates_every_delta_episodes_on_the_last_episode_only():
+    rng = np.random.default_rng(3)
+    eps = [random_episode(GRID, 2, rng) for _ in range(4)]
+    a = make_learner(config("reinforce"), GRID, BlockStreams([1, 2]))
+    b = make_learner(config("reinforce"), GRID, BlockStreams([1, 2]))
+    p0 = params(a)
+    a.end_episode(eps[0], 0)
+    a.end_episode(eps[1], 1)
+    assert all(torch.equal(x, y) for x, y in zip(params(a), p0))      # no update yet
+    a.end_episode(eps[2], 2)
+    assert not torch.equal(params(a)[0], p0[0])
+    b.end_episode(eps[3], 0)            # b saw other episodes before, then the same third one
+    b.end_episode(eps[3], 1)
+    b.end_episode(eps[2], 2)
+    for x, y in zip(params(a), params(b)):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+def test_actor_critic_updates_on_the_delta_episodes_then_clears():
+    rng = np.random.default_rng(4)
+    eps = [random_episode(MC, 2, rng) for _ in range(6)]
+    a = make_learner(config("actor-critic", MC), MC, BlockStreams([1, 2]))
+    p0 = params(a)
+    a.end_episode(eps[0], 0)
+    a.end_episode(eps[1], 1)
+    assert len(a.pending) == 2 and all(torch.equal(x, y) for x, y in zip(params(a), p0))
+    a.end_episode(eps[2], 2)
+    assert a.pending == [] and a.updates == 1
+    # the update equals the reference's flattened computation on those three episodes
+    b = make_learner(config("actor-critic", MC), MC, BlockStreams([1, 2]))
+    batch = b.tensors(eps[:3])
+    critic_loss, actor_loss = b.losses(batch)
+    for i in range(2):
+        feats = batch["feats"][i].reshape(-1, b.features.dim)               # (N*T, F)
+        mask = batch["mask"][i].reshape(-1)
+        r = ((batch["r_p"][i] + batch["r_aux"][i]).reshape(-1)) * mask
+        v = feats @ b.critic.weight[i] + b.critic.bias[i]
+        vals = v.detach()
+        target = torch.zeros_like(vals)
+        target[:-1] = r[:-1] + 0.99 * vals[1:] * mask[1:]
+        want_critic = (mask * (target - v) ** 2).sum() / mask.sum()
+        logits = feats @ b.policy.weight[i] + b.policy.bias[i]
+        lp = torch.log_softmax(logits, -1).gather(
+            1, batch["actions"][i].reshape(-1, 1))[:, 0]
+        td = (target - v).detach()
+        want_actor = -(mask * lp * td).reshape(3, -1).mean(-1).mean()
+        torch.testing.assert_close(critic_loss[i], want_critic)
+        torch.testing.assert_close(actor_loss[i], want_actor)
+
+
+def test_actor_critic_pbrs_shapes_primary_reward():
+    rng = np.random.default_rng(5)
+    ep = random_episode(GRID, 2, rng)
+    learner = make_learner(config("actor-critic-pbrs"), GRID, BlockStreams([1, 2]))
+    b = learner.tensors(ep)
+    r = learner.rewards(b)
+    for i in range(2):
+        L = int(ep.length[i])
+        aux = np.append(ep.r_aux[i, :L], 0.0)
+        want = ep.r_p[i, :L] + 0.99 * aux[1:] - aux[:-1]
+        np.testing.assert_allclose(r[i, :L].numpy(), want, rtol=1e-5, atol=1e-5)
+        assert torch.all(r[i, L:] == 0)
+
+
+def test_halfcheetah_baseline_running_mean():
+    rng = np.random.default_rng(6)
+    learner = make_learner(config("reinforce", CHEETAH), CHEETAH, BlockStreams([1, 2]))
+    eps = [random_episode(CHEETAH, 2, rng) for _ in range(3)]
+    assert not learner.baseline_set.any()
+    means = []
+    for k, ep in enumerate(eps):
+        b = episode_tensors(ep)
+        means.append(returns_to_go((b["r_p"] + b["r_aux"]) * b["mask"], 0.99).mean(-1))
+        learner.end_episode(ep, k)                         # delta = 1: every episode
+    want = means[0]
+    for m in means[1:]:
+        want = 0.99 * want + 0.01 * m
+    torch.testing.assert_close(learner.baseline, want)
+    assert learner.updates == 3
+
+
+# ----------------------------------------------------------------------------- rollout
+
+@pytest.mark.parametrize("spec", [GRID, MC, CHEETAH], ids=lambda s: s.name)
+def test_act_uses_the_episode_noise(spec):
+    learner = make_learner(config("reinforce", spec), spec, BlockStreams([1, 2, 3]))
+    alone = make_learner(config("reinforce", spec), spec, BlockStreams([2]))
+    learner.begin_episode()
+    alone.begin_episode()
+    obs = random_episode(spec, 3, np.random.default_rng(0)).obs[:, 0]
+    for t in (0, 5):
+        a = learner.act(obs, t)
+        if spec.n_actions:
+            assert a.shape == (3,) and a.dtype == np.int64
+        else:
+            assert a.shape == (3, spec.action_dim)
+        np.testing.assert_array_equal(a[1:2], alone.act(obs[1:2], t))
+
+
+# ----------------------------------------------------------------------------- independence
+
+@pytest.mark.parametrize("method", ALL_METHODS)
+@pytest.mark.parametrize("spec", [GRID, MC, CHEETAH], ids=lambda s: s.name)
+def test_agent_in_a_block_learns_as_if_alone(method, spec):
+    rng = np.random.default_rng(7)
+    cfg = config(method, spec)
+    block = make_learner(cfg, spec, BlockStreams([5, 6, 7]))
+    alones = [make_learner(cfg, spec, BlockStreams([s])) for s in (5, 6, 7)]
+    for k in range(6):
+        ep = random_episode(spec, 3, rng)
+        block.end_episode(ep, k)
+        for i, learner in enumerate(alones):
+            learner.end_episode(agent(ep, i), k)
+    assert block.updates > 0
+    for i, learner in enumerate(alones):
+        for pb, pa in zip(block.parameters(), learner.parameters()):
+            torch.testing.assert_close(pb[i:i + 1], pa, rtol=1e-6, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- resume
+
+@pytest.mark.parametrize("method,spec", [("reinforce", GRID), ("reinforce-pbrs", MC),
+                                         ("actor-critic", GRID), ("actor-critic-pbrs", MC),
+                                         ("reinforce", CHEETAH), ("actor-critic", CHEETAH)],
+                         ids=lambda x: x if isinstance(x, str) else x.name)
+def test_state_dict_round_trip_resumes_identically(method, spec):
+    rng = np.random.default_rng(8)
+    eps = [random_episode(spec, 2, rng) for _ in range(8)]
+    cfg = config(method, spec)
+    a = make_learner(cfg, spec, BlockStreams([1, 2]))
+    for k in range(4):                                    # stop mid-cycle (pending episodes)
+        a.end_episode(eps[k], k)
+    buf = io.BytesIO()
+    torch.save(a.state_dict(), buf)
+    buf.seek(0)
+    b = make_learner(cfg, spec, BlockStreams([3, 4]))     # different init, then overwritten
+    b.load_state_dict(torch.load(buf, weights_only=False))
+    for k in range(4, 8):
+        a.end_episode(eps[k], k)
+        b.end_episode(eps[k], k)
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+    obs = eps[0].obs[:, 0]
+    a.begin_episode()
+    b.noise = a._noise
+    b._noise = a._noise
+    np.testing.assert_array_equal(a.act(obs, 0), b.act(obs, 0))
+
+
+def test_registry_builds_every_baseline_method():
+    for method in ALL_METHODS:
+        learner = make_learner(config(method), GRID, BlockStreams([0]))
+        assert learner.finite().tolist() == [True]
+        assert learner.end_episode(random_episode(GRID, 1, np.random.default_rng(0)), 0) == {}
