@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 from barfi.features import make_features, torch_linear_init
-from barfi.hypergrad import cg_inverse_hvp, neumann_inverse_hvp
+from barfi.hypergrad import clip_grad_norm_per_agent, implicit_hypergradient
 from barfi.learners.base import EpisodeBatch, Learner
 from barfi.learners.returns import discount_weights, returns_to_go
 from barfi.policies import make_policy
@@ -104,8 +104,9 @@ class EpisodeBuffer:
         return self.get(ages.expand(num_agents, -1))
 
     def state_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name).clone()
-                for name in ("obs", "actions", "r_p", "r_aux", "mask", "size", "pos")}
+        state = {name: getattr(self, name).clone()
+                 for name in ("obs", "actions", "r_p", "r_aux", "mask")}
+        return {**state, "size": self.size, "pos": self.pos}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for name, value in state.items():
@@ -151,17 +152,6 @@ class AlignmentReward:
     def norm(self) -> torch.Tensor:
         """Per-agent sum over parameter tensors of their unsquared L2 norms: (B,)."""
         return sum(p.reshape(p.shape[0], -1).norm(dim=1) for p in self.params)
-
-
-def _clip_per_agent(grads: Sequence[torch.Tensor], max_norm: float) -> list[torch.Tensor]:
-    """Scale each agent's gradient (over all tensors) to norm <= max_norm; the scale is
-    computed without a graph, as the reference's clipping does."""
-    if max_norm <= 0:
-        return list(grads)
-    with torch.no_grad():
-        sq = sum(g.reshape(g.shape[0], -1).pow(2).sum(1) for g in grads)
-        scale = torch.clamp(max_norm / (sq.sqrt() + 1e-12), max=1.0)
-    return [g * scale.reshape((-1,) + (1,) * (g.dim() - 1)) for g in grads]
 
 
 class DifferentiableOptimizer:
@@ -329,23 +319,16 @@ class BarfiLearner(Learner):
         inner = self._sample(hp.hess_mul * hp.batch_size, exclude_newest=hp.delta)
         j_phi = self._objective(inner, reward="phi", gamma=self.gamma_phi(),
                                 entropy_weight=hp.actor_reg, baseline="inner")
-        inner_grad = torch.autograd.grad(j_phi.sum(), theta, create_graph=True)
-
-        def hvp(v):
-            return torch.autograd.grad(inner_grad, theta, grad_outputs=v, retain_graph=True)
-
         if self.config.method == "barfi-first-order":
-            v = [-gi for gi in g]
+            solver, options = "identity", {}
         elif hp.solver == "cg":
-            v = cg_inverse_hvp(hvp, g, iters=hp.cg_iters, damping=hp.cg_damping)
+            solver, options = "cg", {"iters": hp.cg_iters, "damping": hp.cg_damping}
         else:
-            v = neumann_inverse_hvp(hvp, g, alpha=hp.neumann_alpha, terms=hp.neumann_terms)
-        # dJ/d(phi, psi) = -(d/d(phi, psi)) <grad_theta J_phi, H^-1 g>, minus the regularisers.
-        cross = sum((ig * vi.detach()).sum() for ig, vi in zip(inner_grad, v))
+            solver, options = "neumann", {"alpha": hp.neumann_alpha, "terms": hp.neumann_terms}
         penalty = hp.lambda_r * self.reward_head.norm().sum() \
             + hp.lambda_gamma * self.gamma_phi().sum()
-        hyper = torch.autograd.grad(-cross - penalty, self.reward_head.params + [self.psi],
-                                    allow_unused=True)
+        hyper = implicit_hypergradient(j_phi.sum(), theta, self.reward_head.params + [self.psi],
+                                       g, solver, outer_direct=-penalty, **options)
         self._ascend(hyper[:-1], hyper[-1])
 
     def _ascend(self, reward_grads, psi_grad) -> None:
@@ -370,7 +353,8 @@ class BarfiLearner(Learner):
             j = self._objective(episodes, reward="phi", gamma=gamma,
                                 entropy_weight=hp.actor_reg, baseline="inner", params=params)
             grads = torch.autograd.grad(j.sum(), params, create_graph=True)
-            params, states = diff_opt.step(params, _clip_per_agent(grads, hp.grad_clip), states)
+            params, states = diff_opt.step(params, clip_grad_norm_per_agent(grads, hp.grad_clip),
+                                           states)
         last = self.buffer.last(hp.delta + 1, self.num_agents)
         j_primary = self._objective(last, reward="primary", gamma=hp.gamma, entropy_weight=0.0,
                                     baseline="outer", params=params)
@@ -379,7 +363,7 @@ class BarfiLearner(Learner):
                                     allow_unused=True)
         hyper = [torch.zeros_like(p) if h is None else h
                  for p, h in zip(self.reward_head.params, hyper)]
-        self._ascend(_clip_per_agent(hyper, hp.grad_clip), None)
+        self._ascend(clip_grad_norm_per_agent(hyper, hp.grad_clip), None)
         with torch.no_grad():
             for p, new in zip(self.policy.parameters(), params):
                 p.copy_(new)
