@@ -1,0 +1,303 @@
+"""Faults: training processes SIGKILLed at random points lose nothing.
+
+- `barfi train` SIGKILLed several times at random points and restarted with the same
+  --checkpoint-dir ends with exactly the dataset of an uninterrupted run.
+- A sweep of >= 20 tiny training jobs through the workflow, with a killer thread SIGKILLing random
+  `barfi train` processes several times: rerunning the workflow completes, and every run file and
+  aggregated dataset equals those of an undisturbed sweep.
+
+The kill schedule is random; its seed is printed (set BARFI_FAULT_SEED to replay one).
+Helpers here are also used by tests/test_slurm.py.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import xarray as xr
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+# What says when and where a run happened rather than what it computed: dropped before
+# comparing (as attributes, variables or coordinates, at any level). The commit and source hash
+# are here because a working tree edited while the test runs changes them without changing the
+# numbers (a change that did change them would show in the numbers).
+CIRCUMSTANTIAL = {"start_time", "end_time", "host", "wall_time", "torch_threads", "env_steps",
+                  "block_seeds", "created", "created_at", "git_commit", "source_hash"}
+
+
+def fault_seed() -> int:
+    seed = int(os.environ.get("BARFI_FAULT_SEED", time.time_ns() % 2**31))
+    print(f"kill schedule seed: BARFI_FAULT_SEED={seed}")
+    return seed
+
+
+# ---------------------------------------------------------------- comparing datasets
+
+def numbers(ds: xr.Dataset) -> xr.Dataset:
+    """A dataset without its circumstantial variables and attributes."""
+    ds = ds.drop_vars([n for n in ds.variables if n in CIRCUMSTANTIAL])
+    ds.attrs = {k: v for k, v in ds.attrs.items() if k not in CIRCUMSTANTIAL}
+    for var in ds.variables.values():
+        var.attrs = {k: v for k, v in var.attrs.items() if k not in CIRCUMSTANTIAL}
+    return ds
+
+
+def nc_files(root: Path, under: str = "data") -> dict[str, Path]:
+    """Every NetCDF file under root/under, by path relative to root."""
+    return {str(p.relative_to(root)): p for p in sorted((root / under).rglob("*.nc"))}
+
+
+def assert_same_numbers(a: Path, b: Path) -> None:
+    with xr.open_dataset(a, engine="h5netcdf") as da, xr.open_dataset(b, engine="h5netcdf") as db:
+        da, db = numbers(da.load()), numbers(db.load())
+    try:
+        xr.testing.assert_identical(da, db)
+    except AssertionError as exc:
+        raise AssertionError(f"{a} and {b} differ:\n{exc}") from None
+
+
+def assert_same_data(root_a: Path, root_b: Path) -> int:
+    """The two working directories hold the same set of .nc files under data/, with identical
+    numbers; returns how many files were compared."""
+    fa, fb = nc_files(root_a), nc_files(root_b)
+    assert sorted(fa) == sorted(fb), (sorted(set(fa) ^ set(fb)))
+    assert fa, f"no .nc file under {root_a}/data"
+    for rel in fa:
+        assert_same_numbers(fa[rel], fb[rel])
+    return len(fa)
+
+
+# ---------------------------------------------------------------- running the workflow
+
+def workflow_config(tmp: Path, **changes) -> Path:
+    """config/ci.yaml with top-level sections updated by `changes` (dicts are merged one level
+    deep), written to tmp/config.yaml."""
+    config = yaml.safe_load((REPO / "config" / "ci.yaml").read_text())
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key] = {**config[key], **value}
+        else:
+            config[key] = value
+    path = tmp / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def snakemake_cmd(workdir: Path, configfile: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+            "--directory", str(workdir), "--configfile", str(configfile), "--nocolor", *args]
+
+
+def run_snakemake(workdir: Path, configfile: Path, *args: str, timeout: float = 600,
+                  check: bool = True, env: dict | None = None,
+                  on_start=None) -> subprocess.CompletedProcess:
+    """Run Snakemake on the project's workflow in `workdir`; its log goes to workdir/*.log."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    log = workdir / f"snakemake-{time.strftime('%H%M%S')}-{time.monotonic_ns() % 10**6}.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(snakemake_cmd(workdir, configfile, *args), stdout=out,
+                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        if on_start:
+            on_start(proc)
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(30)
+            raise AssertionError(f"snakemake ran over {timeout} s; log: {log}\n"
+                                 + log.read_text()[-4000:]) from None
+    text = log.read_text()
+    if check and rc != 0:
+        raise AssertionError(f"snakemake exited {rc}; log: {log}\n{text[-6000:]}")
+    return subprocess.CompletedProcess(proc.args, rc, text, "")
+
+
+# ---------------------------------------------------------------- killing training processes
+
+def is_barfi_train(proc: psutil.Process) -> bool:
+    """A Python process running `barfi train` (the console script or `-m barfi.cli train`), not
+    a shell or wrapper whose command line merely mentions it."""
+    try:
+        argv = proc.cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+    if not argv or not Path(argv[0]).name.startswith("python"):
+        return False
+    for i, arg in enumerate(argv[1:-1], start=1):
+        if (Path(arg).name == "barfi" or (arg == "barfi.cli" and argv[i - 1] == "-m")) \
+                and argv[i + 1] == "train":
+            return True
+    return False
+
+
+class Killer(threading.Thread):
+    """SIGKILLs `barfi train` processes that descend from `root_pid` (never anybody else's):
+    each one it picks, at a random age between min_age and max_age seconds, until it has killed
+    `kills` processes, each with probability `p` (so that some jobs are left alone)."""
+
+    def __init__(self, rng: random.Random, kills: int, min_age: float = 1.0,
+                 max_age: float = 6.0, p: float = 0.5):
+        super().__init__(daemon=True)
+        self.rng, self.target, self.min_age, self.max_age, self.p = rng, kills, min_age, max_age, p
+        self.root_pid: int | None = None
+        self.killed: list[str] = []
+        self.decided: dict[int, float | None] = {}  # pid -> age to kill at (None: spare it)
+        self._stop = threading.Event()
+
+    def watch(self, proc: subprocess.Popen) -> None:
+        self.root_pid = proc.pid
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.join(10)
+
+    def run(self) -> None:
+        while not self._stop.is_set() and len(self.killed) < self.target:
+            if self.root_pid is not None:
+                self._tick()
+            self._stop.wait(0.05)
+
+    def _tick(self) -> None:
+        try:
+            children = psutil.Process(self.root_pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return
+        now = time.time()
+        for child in children:
+            if not is_barfi_train(child):
+                continue
+            key = child.pid
+            if key not in self.decided:
+                self.decided[key] = (self.rng.uniform(self.min_age, self.max_age)
+                                     if self.rng.random() < self.p else None)
+            at = self.decided[key]
+            try:
+                age = now - child.create_time()
+                if at is not None and age >= at:
+                    child.send_signal(signal.SIGKILL)
+                    self.killed.append(f"pid {key} at {age:.1f} s: {' '.join(child.cmdline()[2:12])}")
+                    self.decided[key] = None
+                    if len(self.killed) >= self.target:
+                        return
+            except psutil.NoSuchProcess:
+                continue
+
+
+# ---------------------------------------------------------------- the tests
+
+def _train_cmd(out_dir: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "barfi.cli", "train", "--env", "gridworld",
+            "--aux", "center-bonus", "--method", "barfi", "--seeds", "1-2",
+            "--set", "episodes=100", "--out-dir", str(out_dir), "--quiet", *extra]
+
+
+def test_sigkill_at_random_points_then_resume_gives_the_same_dataset(tmp_path):
+    rng = random.Random(fault_seed())
+    start = time.monotonic()
+    reference = subprocess.run(_train_cmd(tmp_path / "ref"), capture_output=True, text=True,
+                               timeout=600)
+    duration = time.monotonic() - start
+    assert reference.returncode == 0, reference.stderr
+
+    ckpt = tmp_path / "ckpt"
+    cmd = _train_cmd(tmp_path / "out", "--checkpoint-dir", str(ckpt), "--checkpoint-every", "0.1")
+    kills, resumed, log = 0, 0, []
+    def newest_checkpoint() -> int:
+        return max((p.stat().st_mtime_ns for p in ckpt.glob("*.pt")), default=0)
+
+    for attempt in range(12):
+        before = newest_checkpoint()
+        proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+        if kills < 3:
+            # A random point after this process's training is under way (it has written a
+            # checkpoint, so the kill lands in the loop rather than in the imports); or, once,
+            # anywhere from the start.
+            if kills == 0 and rng.random() < 0.5:
+                delay, waited = rng.uniform(0.0, duration), "start"
+            else:
+                deadline = time.monotonic() + 300
+                while (newest_checkpoint() <= before and proc.poll() is None
+                       and time.monotonic() < deadline):
+                    time.sleep(0.02)
+                delay, waited = rng.uniform(0.0, 1.5), "first checkpoint of this process"
+            time.sleep(delay)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+                log.append(f"attempt {attempt}: SIGKILL {delay:.2f} s after the {waited}")
+        _, err = proc.communicate(timeout=600)
+        resumed += "resumed" in err
+        if proc.returncode == 0:
+            break
+        assert proc.returncode == -signal.SIGKILL, err
+    else:
+        pytest.fail("the run never completed:\n" + "\n".join(log))
+    print("\n".join(log))
+    print(f"survived {kills} SIGKILLs of barfi train ({resumed} restarts resumed from a checkpoint)")
+    assert kills >= 2, "the run ended before it could be killed twice; make it longer"
+    assert resumed >= 1, "no restart resumed from a checkpoint"
+    assert not list(ckpt.glob("*.pt")), "checkpoint left after the run files were written"
+    assert not [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")], \
+        "temporary files left in the output directory"
+    for seed in (1, 2):
+        assert_same_numbers(tmp_path / "ref" / f"seed-{seed}.nc",
+                            tmp_path / "out" / f"seed-{seed}.nc")
+
+
+@pytest.mark.slow
+def test_sweep_survives_random_sigkills(tmp_path):
+    """>= 20 training jobs, one seed each; a killer SIGKILLs several of them at random points;
+    rerunning the workflow completes with the data of an undisturbed sweep."""
+    rng = random.Random(fault_seed())
+    config = workflow_config(
+        tmp_path,
+        seeds={"block_size": 1},
+        train={"checkpoint_every": 0.2},
+    )
+    targets = ["--until", "aggregate", "aggregate_tuning"]
+    cores = ["--cores", "2"]
+
+    clean = tmp_path / "clean"
+    start = time.monotonic()
+    run_snakemake(clean, config, *cores, *targets)
+    clean_s = time.monotonic() - start
+    runs = list((clean / "data" / "runs").rglob("*.nc"))
+    assert len(runs) >= 20, f"only {len(runs)} runs; the fault sweep needs at least 20"
+
+    faulty = tmp_path / "faulty"
+    killer = Killer(rng, kills=6, min_age=1.0, max_age=5.0, p=0.5)
+    killer.start()
+    passes, start = [], time.monotonic()
+    try:
+        for _ in range(8):
+            result = run_snakemake(faulty, config, *cores, *targets, "--keep-going",
+                                   "--rerun-incomplete", check=False, on_start=killer.watch)
+            passes.append(result.returncode)
+            if result.returncode == 0:
+                break
+    finally:
+        killer.stop()
+    faulty_s = time.monotonic() - start
+    assert passes and passes[-1] == 0, f"the workflow never completed: exit codes {passes}"
+
+    print("\n".join(killer.killed))
+    resumed = sum("resumed" in p.read_text() for p in (faulty / "logs").rglob("*.log"))
+    print(f"survived {len(killer.killed)} SIGKILLs of barfi train in a sweep of {len(runs)} runs: "
+          f"{len(passes)} workflow passes, {resumed} training logs show a resume; "
+          f"undisturbed {clean_s:.0f} s, disturbed {faulty_s:.0f} s")
+    assert len(killer.killed) >= 3, "fewer than 3 kills happened; the jobs are too short"
+    assert not list(faulty.rglob("*.pt")), "checkpoints left after every run file was written"
+    compared = assert_same_data(clean, faulty)
+    print(f"{compared} datasets identical to the undisturbed sweep")
