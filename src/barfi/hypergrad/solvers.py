@@ -342,7 +342,7 @@ def implicit_hypergradient(inner: Tensor | Sequence[Tensor], theta: Vec, hyperpa
     solve = SOLVERS[solver] if isinstance(solver, str) else solver
     u, _ = _to_list(solve(hvp_fn(inner_grads, ts), _from_list(_to_list(outer_grad)[0], False),
                           **solver_options))
-    cross = batch_dot([g for g in inner_grads], [x.detach() for x in u]).sum()
+    cross = batch_dot(inner_grads, [x.detach() for x in u]).sum()
     total = -cross if outer_direct is None else outer_direct - cross
     grads = torch.autograd.grad(total, hs, retain_graph=True, allow_unused=True)
     return _from_list([torch.zeros_like(h) if g is None else g for h, g in zip(hs, grads)],
@@ -350,7 +350,7 @@ def implicit_hypergradient(inner: Tensor | Sequence[Tensor], theta: Vec, hyperpa
 
 
 def unroll_inner(inner_objective: Callable[[list[Tensor]], Tensor], theta0: Vec, steps: int,
-                 lr: float, max_norm: float | None = None) -> list[Tensor]:
+                 lr: float | Tensor, max_norm: float | None = None) -> list[Tensor]:
     """N differentiable gradient-ASCENT steps on the inner objective.
 
         theta_0 = theta0 (detached: treated as independent of phi)
@@ -359,6 +359,7 @@ def unroll_inner(inner_objective: Callable[[list[Tensor]], Tensor], theta0: Vec,
     inner_objective: callable(list of theta tensors) -> J_inner, a scalar or a (B,) tensor of
         per-agent objectives (summed here); it may depend on hyperparameters phi (captured
         in the closure) with a graph.
+    lr: step size, a float or a (B,) tensor (one per agent).
     max_norm: optional per-agent gradient-norm clipping (`clip_grad_norm_per_agent`, scale
         treated as constant).
 
@@ -368,15 +369,16 @@ def unroll_inner(inner_objective: Callable[[list[Tensor]], Tensor], theta0: Vec,
     th = [t.detach().requires_grad_(True) for t in th]
     for _ in range(steps):
         j = inner_objective(th)
-        grads = torch.autograd.grad(j.sum(), th, create_graph=True)
-        grads = clip_grad_norm_per_agent(list(grads), max_norm)
-        th = [t + lr * g for t, g in zip(th, grads)]
+        grads = torch.autograd.grad(j.sum(), th, create_graph=True, allow_unused=True)
+        grads = [torch.zeros_like(t) if g is None else g for t, g in zip(th, grads)]
+        grads = clip_grad_norm_per_agent(grads, max_norm)
+        th = [t + _per_agent(lr, t) * g for t, g in zip(th, grads)]
     return th
 
 
 def unrolled_hypergradient(inner_objective: Callable[[list[Tensor]], Tensor],
                            outer_objective: Callable[[list[Tensor]], Tensor], theta0: Vec,
-                           hyperparams: Vec, steps: int, lr: float,
+                           hyperparams: Vec, steps: int, lr: float | Tensor,
                            max_norm: float | None = None, *,
                            outer_direct: Tensor | None = None) -> tuple[Vec, list[Tensor]]:
     """Path-wise (unrolled) hypergradient: d/dphi J_outer(theta_N(phi)), theta_N from
