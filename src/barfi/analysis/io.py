@@ -15,7 +15,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -35,15 +37,32 @@ class AnalysisError(Exception):
     """Bad input to the analysis. The message is one line naming the problem (and the file)."""
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_output(path: Path | str) -> Iterator[Path]:
     """Yield a temporary path in `path`'s directory (same suffix, so writers that infer the
-    format from the name work); it is renamed onto `path` on success and removed on failure."""
-    from barfi.dataset import atomic_path
-
+    format from the name work); on success it is flushed to disk and renamed onto `path`
+    (readers see the old file or the complete new one), on failure removed. The file gets the
+    usual permissions (0666 minus the umask), not mkstemp's 0600."""
     path = Path(path)
-    with atomic_path(path, suffix=path.suffix or ".tmp") as tmp:
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix,
+                                dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
 
 
 def write_text(path: Path | str, text: str) -> Path:
@@ -57,9 +76,7 @@ def check_writable_dir(directory: Path | str, what: str = "output directory") ->
     directory = Path(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        with contextlib.ExitStack() as stack:
-            import tempfile
-            fh = stack.enter_context(tempfile.NamedTemporaryFile(dir=directory, prefix=".probe."))
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".probe.") as fh:
             fh.write(b"x")
     except OSError as exc:
         raise AnalysisError(f"{what} {str(directory)!r} is not writable: "

@@ -1,0 +1,283 @@
+"""Figures of the report (headless: the Agg backend), one function per kind of figure.
+
+Every function takes plain arrays (no datasets), draws one figure and saves it as PNG (200 dpi)
+and PDF, atomically. Methods keep the same colour and line style in every figure: the Okabe-Ito
+palette (safe for the common colour-vision deficiencies), with potential-shaping variants dashed
+and BARFI variants drawn thicker, so that figures also read in greyscale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")   # headless; must precede pyplot
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+
+from barfi.analysis.io import atomic_output  # noqa: E402
+
+FIG_FORMATS = ("png", "pdf")
+OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73",
+             "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00",
+             "purple": "#CC79A7", "grey": "#7F7F7F"}
+METHOD_STYLE = {
+    "primary-only": dict(color=OKABE_ITO["black"], ls=":", label="REINFORCE ($r_p$ only)"),
+    "reinforce": dict(color=OKABE_ITO["orange"], ls="-", label="REINFORCE ($r_p + r_{aux}$)"),
+    "reinforce-pbrs": dict(color=OKABE_ITO["sky"], ls="--", label="REINFORCE + PBRS"),
+    "actor-critic": dict(color=OKABE_ITO["green"], ls="-", label="Actor-critic ($r_p + r_{aux}$)"),
+    "actor-critic-pbrs": dict(color=OKABE_ITO["purple"], ls="--", label="Actor-critic + PBRS"),
+    "barfi": dict(color=OKABE_ITO["vermillion"], ls="-", lw=2.2, label="BARFI"),
+    "barfi-first-order": dict(color=OKABE_ITO["blue"], ls="-.", lw=2.0,
+                              label="BARFI (first order)"),
+    "barfi-unrolled": dict(color=OKABE_ITO["grey"], ls=(0, (5, 1, 1, 1)), lw=2.0,
+                           label="BARFI (unrolled)"),
+}
+AUX_STYLE_CYCLE = [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "orange", "purple",
+                                          "sky", "black")]
+# GridWorld geometry (paper-spec section 2), for the phi maps.
+GRID_START = (0.125, 0.125)
+GRID_GOAL = (0.75, 0.99)
+GRID_CENTRE = (0.4, 0.6)
+RETURN_LABEL = "Primary return per episode\n(undiscounted sum of $r_p$)"
+
+
+def _setup() -> None:
+    plt.rcParams.update({
+        "figure.dpi": 100, "savefig.dpi": 200, "font.size": 9, "axes.titlesize": 10,
+        "axes.labelsize": 9, "legend.fontsize": 8, "xtick.labelsize": 8, "ytick.labelsize": 8,
+        "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True,
+        "grid.alpha": 0.3, "lines.linewidth": 1.5, "pdf.fonttype": 3, "ps.fonttype": 3,
+        "svg.hashsalt": "barfi",
+    })
+
+
+_setup()
+
+
+def method_style(method: str) -> dict:
+    """Colour, line style, width and legend label of a method (stable across figures)."""
+    if method in METHOD_STYLE:
+        st = dict(METHOD_STYLE[method])
+    else:  # a method added later: a colour from the palette, chosen by name, dotted
+        import zlib
+        st = dict(color=AUX_STYLE_CYCLE[zlib.crc32(method.encode()) % len(AUX_STYLE_CYCLE)],
+                  ls=":", label=method)
+    st.setdefault("lw", 1.5)
+    return st
+
+
+def save(fig, out_dir: Path, stem: str) -> list[str]:
+    """Save `fig` as stem.png and stem.pdf (atomically; no timestamps in the PDF, so reruns
+    give identical files) and close it."""
+    names = []
+    for ext in FIG_FORMATS:
+        meta = {"CreationDate": None, "ModDate": None} if ext == "pdf" else {"Software": None}
+        with atomic_output(out_dir / f"{stem}.{ext}") as tmp:
+            fig.savefig(tmp, format=ext, metadata=meta, bbox_inches="tight", pad_inches=0.05)
+        names.append(f"{stem}.{ext}")
+    plt.close(fig)
+    return names
+
+
+def _wrap(text: str, fig) -> str:
+    """Wrap a title to the figure's width (about 14 characters per inch at 9-10 pt)."""
+    import textwrap
+
+    width = max(30, int(fig.get_figwidth() * 14))
+    return "\n".join(textwrap.fill(part, width) for part in text.split("\n"))
+
+
+@dataclass
+class Curve:
+    """One method's curve on one panel: centre line and band (same length as x)."""
+
+    method: str
+    x: np.ndarray
+    y: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    note: str = ""          # appended to the legend label, e.g. "[c3], n=20"
+
+
+def learning_curves(curves: Sequence[Curve], title: str, band_text: str,
+                    out_dir: Path, stem: str, ylabel: str = RETURN_LABEL) -> list[str]:
+    fig, ax = plt.subplots(figsize=(6.4, 4.6), layout="constrained")
+    for c in curves:
+        st = method_style(c.method)
+        ax.fill_between(c.x, c.lo, c.hi, color=st["color"], alpha=0.18, lw=0)
+        ax.plot(c.x, c.y, color=st["color"], ls=st["ls"], lw=st["lw"],
+                label=st["label"] + (f" {c.note}" if c.note else ""))
+    ax.set_xlabel("Episode")
+    ax.set_ylabel(ylabel)
+    ax.set_title(_wrap(f"{title}\n{band_text}", fig), fontsize=9)
+    fig.legend(loc="outside lower center", ncols=2, frameon=False)
+    return save(fig, out_dir, stem)
+
+
+def panels_over_training(panels: dict[str, Sequence[Curve]], ylabel: str, title: str,
+                         out_dir: Path, stem: str, ylim: tuple | None = None) -> list[str]:
+    """One panel per key (e.g. aux reward), methods as lines: gamma_phi over training."""
+    n = len(panels)
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n + 1.5, 3.0), layout="constrained",
+                             squeeze=False, sharey=True)
+    handles = {}
+    for ax, (name, curves) in zip(axes[0], panels.items()):
+        for c in curves:
+            st = method_style(c.method)
+            ax.fill_between(c.x, c.lo, c.hi, color=st["color"], alpha=0.18, lw=0)
+            (h,) = ax.plot(c.x, c.y, color=st["color"], ls=st["ls"], lw=st["lw"],
+                           label=st["label"])
+            handles.setdefault(st["label"], h)
+        ax.set_title(name)
+        ax.set_xlabel("Episode")
+        if ylim:
+            ax.set_ylim(*ylim)
+    axes[0][0].set_ylabel(ylabel)
+    fig.suptitle(_wrap(title, fig), fontsize=10)
+    fig.legend(handles.values(), handles.keys(), loc="outside right center", frameon=False)
+    return save(fig, out_dir, stem)
+
+
+def twin_axes(panels: dict[str, tuple[Curve, Curve]], title: str, out_dir: Path,
+              stem: str) -> list[str]:
+    """Per BARFI method: primary return (left axis) and return under r_phi (right axis)."""
+    n = len(panels)
+    fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 3.3), layout="constrained", squeeze=False)
+    for ax, (method, (primary, rphi)) in zip(axes[0], panels.items()):
+        st = method_style(method)
+        ax.fill_between(primary.x, primary.lo, primary.hi, color=OKABE_ITO["blue"], alpha=0.2,
+                        lw=0)
+        l1, = ax.plot(primary.x, primary.y, color=OKABE_ITO["blue"], label="primary return")
+        ax.set_xlabel("Episode")
+        ax.set_ylabel("Primary return per episode", color=OKABE_ITO["blue"])
+        ax.tick_params(axis="y", colors=OKABE_ITO["blue"])
+        ax2 = ax.twinx()
+        ax2.spines["right"].set_visible(True)
+        ax2.grid(False)
+        ax2.fill_between(rphi.x, rphi.lo, rphi.hi, color=OKABE_ITO["vermillion"], alpha=0.2,
+                         lw=0)
+        l2, = ax2.plot(rphi.x, rphi.y, color=OKABE_ITO["vermillion"], ls="--",
+                       label=r"return under $r_\phi$")
+        ax2.set_ylabel(r"Return under $r_\phi$ per episode", color=OKABE_ITO["vermillion"])
+        ax2.tick_params(axis="y", colors=OKABE_ITO["vermillion"])
+        ax.set_title(f"{st['label']} {primary.note}".strip())
+        ax.legend([l1, l2], [l1.get_label(), l2.get_label()], loc="lower right", frameon=False)
+    fig.suptitle(_wrap(title, fig), fontsize=10)
+    return save(fig, out_dir, stem)
+
+
+@dataclass
+class SensitivityLine:
+    aux: str
+    values: np.ndarray      # hyperparameter values (>= 0)
+    mean: np.ndarray
+    se: np.ndarray
+
+
+def sensitivity(panels: dict[str, Sequence[SensitivityLine]], title: str, ylabel: str,
+                out_dir: Path, stem: str) -> list[str]:
+    """One panel per hyperparameter, x = log2(value) (0 drawn one step left of the smallest
+    positive value, labelled '0'), one line per aux reward with +-1 s.e. error bars."""
+    n = len(panels)
+    fig, axes = plt.subplots(1, n, figsize=(3.6 * n + 1.6, 3.0), layout="constrained",
+                             squeeze=False, sharey=True)
+    handles = {}
+    for ax, (key, lines) in zip(axes[0], panels.items()):
+        allv = np.unique(np.concatenate([ln.values for ln in lines]))
+        pos = allv[allv > 0]
+        zero_x = (np.log2(pos.min()) - 1) if pos.size else 0.0
+
+        def tx(v):
+            v = np.asarray(v, float)
+            return np.where(v > 0, np.log2(np.where(v > 0, v, 1.0)), zero_x)
+
+        for i, ln in enumerate(lines):
+            color = AUX_STYLE_CYCLE[i % len(AUX_STYLE_CYCLE)]
+            order = np.argsort(ln.values)
+            h = ax.errorbar(tx(ln.values[order]), ln.mean[order], yerr=ln.se[order],
+                            color=color, marker="o", ms=4, capsize=3, label=ln.aux)
+            handles.setdefault(ln.aux, h)
+        ticks = tx(allv)
+        ax.set_xticks(ticks)
+        ax.set_xticklabels(["0" if v == 0 else f"{np.log2(v):g}" for v in allv])
+        pretty = {"lambda_gamma": r"$\lambda_\gamma$", "gamma_lr": r"$\gamma$ learning rate"}
+        ax.set_xlabel(f"log$_2$ {pretty.get(key, key)}")
+        ax.set_title(pretty.get(key, key))
+    axes[0][0].set_ylabel(ylabel)
+    fig.suptitle(_wrap(title, fig), fontsize=10)
+    fig.legend(handles.values(), handles.keys(), title="aux reward",
+               loc="outside right center", frameon=False)
+    return save(fig, out_dir, stem)
+
+
+def phi_maps(rows: dict[str, dict[str, np.ndarray]], gx: np.ndarray, gy: np.ndarray,
+             title: str, out_dir: Path, stem: str) -> list[str]:
+    """Heatmaps of phi maps (rows: methods; columns: phi1, phi3), origin lower left, with the
+    goal and the centre-bonus square outlined and the start marked."""
+    names = sorted({k for r in rows.values() for k in r})
+    nr, nc = len(rows), len(names)
+    fig, axes = plt.subplots(nr, nc, figsize=(3.4 * nc, 3.0 * nr), layout="constrained",
+                             squeeze=False)
+    dx, dy = (gx[1] - gx[0]) / 2 if gx.size > 1 else 0.5, (gy[1] - gy[0]) / 2 if gy.size > 1 \
+        else 0.5
+    extent = (gx[0] - dx, gx[-1] + dx, gy[0] - dy, gy[-1] + dy)
+    for r, (method, maps) in enumerate(rows.items()):
+        for c, name in enumerate(names):
+            ax = axes[r][c]
+            ax.grid(False)
+            if name not in maps:
+                ax.axis("off")
+                continue
+            z = maps[name]
+            lim = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
+            im = ax.imshow(z, origin="lower", extent=extent, cmap="RdBu_r", vmin=-lim,
+                           vmax=lim or 1.0, interpolation="nearest", aspect="equal")
+            cb = fig.colorbar(im, ax=ax, shrink=0.85)
+            sym = name.replace("_map", "")
+            cb.set_label(rf"$\{sym[:-1]}_{sym[-1]}(s)$" if sym[:-1] == "phi" else sym)
+            for (lo, hi), colour, label in ((GRID_GOAL, "black", "goal"),
+                                            (GRID_CENTRE, OKABE_ITO["green"], "centre bonus")):
+                ax.add_patch(Rectangle((lo, lo), hi - lo, hi - lo, fill=False, ec=colour,
+                                       lw=1.6, ls="-" if label == "goal" else "--",
+                                       label=label))
+            ax.plot(*GRID_START, marker="*", color="black", ms=8, ls="none", label="start")
+            ax.set_xlabel("x position (normalised)")
+            ax.set_ylabel("y position (normalised)")
+            ax.set_title(f"{method_style(method)['label']}: " +
+                         (rf"$\{sym[:-1]}_{sym[-1]}(s)$" if sym[:-1] == "phi" else sym))
+            if r == 0 and c == 0:
+                ax.legend(loc="upper left", fontsize=7, frameon=True, framealpha=0.8)
+    fig.suptitle(_wrap(title, fig), fontsize=10)
+    return save(fig, out_dir, stem)
+
+
+def diverged_bars(counts: dict[str, dict[str, tuple[int, int]]], title: str, out_dir: Path,
+                  stem: str) -> list[str]:
+    """Bars of diverged runs per method (groups) and aux reward (bars); counts[aux][method] =
+    (diverged, runs). Labels show 'diverged/runs'."""
+    auxes = list(counts)
+    methods = list(dict.fromkeys(m for a in auxes for m in counts[a]))
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(methods) + 2), 3.2),
+                           layout="constrained")
+    width = 0.8 / max(1, len(auxes))
+    for i, aux in enumerate(auxes):
+        xs = np.arange(len(methods)) + (i - (len(auxes) - 1) / 2) * width
+        vals = [counts[aux].get(m, (0, 0)) for m in methods]
+        bars = ax.bar(xs, [d for d, _ in vals], width, color=AUX_STYLE_CYCLE[i % 7], label=aux)
+        for b, (d, n) in zip(bars, vals):
+            if n:
+                ax.annotate(f"{d}/{n}", (b.get_x() + b.get_width() / 2, b.get_height()),
+                            ha="center", va="bottom", fontsize=6)
+    ax.set_xticks(np.arange(len(methods)))
+    ax.set_xticklabels([method_style(m)["label"] for m in methods], rotation=25, ha="right")
+    ax.set_ylabel("Diverged runs (count)")
+    from matplotlib.ticker import MaxNLocator
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_title(_wrap(title, fig), fontsize=10)
+    ax.legend(title="aux reward", frameon=False, loc="best")
+    return save(fig, out_dir, stem)
