@@ -336,3 +336,23 @@ def test_registry_builds_every_baseline_method():
         learner = make_learner(config(method), GRID, BlockStreams([0]))
         assert learner.finite().tolist() == [True]
         assert learner.end_episode(random_episode(GRID, 1, np.random.default_rng(0)), 0) == {}
+
+
+@pytest.mark.parametrize("name", ["rmsprop", "adam"])
+def test_elementwise_optimizers_follow_torch(name):
+    """Same algorithm and defaults as torch.optim.RMSprop / Adam (the reference's optimisers)."""
+    from barfi.learners.reinforce import make_optimizer
+    torch.manual_seed(0)
+    p0 = torch.randn(3, 5, 4)
+    ours = torch.nn.Parameter(p0.clone())
+    ref = torch.nn.Parameter(p0.clone())
+    opt = make_optimizer([ours], name, 1e-2)
+    ref_opt = {"rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam}[name]([ref], lr=1e-2)
+    for _ in range(20):
+        g = torch.randn(3, 5, 4)
+        for p, o in ((ours, opt), (ref, ref_opt)):
+            o.zero_grad()
+            p.grad = g.clone()
+            o.step()
+    torch.testing.assert_close(ours.detach(), ref.detach(), rtol=1e-5, atol=1e-6)
+    assert not torch.equal(ours.detach(), p0)

@@ -162,9 +162,10 @@ class TileCoding(Features):
 
     def np(self, obs: np.ndarray) -> np.ndarray:
         idx = self._indices(obs, np)
-        out = np.zeros(idx.shape[:-1] + (self.dim,))
-        np.put_along_axis(out, idx, 1.0 / self.tilings, axis=-1)
-        return out
+        flat = idx.reshape(-1, self.tilings)
+        out = np.zeros((flat.shape[0], self.dim))
+        out[np.arange(flat.shape[0])[:, None], flat] = 1.0 / self.tilings
+        return out.reshape(idx.shape[:-1] + (self.dim,))
 
     def torch(self, obs: torch.Tensor) -> torch.Tensor:
         idx = self._indices(obs, torch)

@@ -113,8 +113,11 @@ class SoftmaxPolicy(LinearPolicy):
     def act(self, feats: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Inverse-CDF sampling: action k with c_{k-1} <= u < c_k (c = cumulative probs).
         feats (B, F) float64, u (B,) in [0, 1) -> actions (B,) int64."""
-        cdf = np.cumsum(self.probs_np(feats), axis=1)
-        a = (cdf <= u[:, None]).sum(axis=1)
+        # ufunc methods directly: the reductions' Python wrappers cost more than the maths
+        logits = self._affine_np(feats)
+        np.subtract(logits, np.maximum.reduce(logits, axis=1, keepdims=True), out=logits)
+        cdf = np.add.accumulate(np.exp(logits, out=logits), axis=1)    # unnormalised CDF
+        a = np.add.reduce(cdf <= (u * cdf[:, -1])[:, None], axis=1, dtype=np.int64)
         return np.minimum(a, self.num_outputs - 1)
 
     # --- learning (torch) ---

@@ -4,7 +4,8 @@ gradient learner shares (the BARFI learner builds on them):
 
 - `PolicyLearner`: features + policy + actor optimiser, per-episode policy noise, `act`,
   `parameters`, and the state plumbing for checkpoints.
-- `make_optimizer(params, name, lr)`: RMSprop or Adam with torch's defaults.
+- `make_optimizer(params, name, lr)`: RMSprop or Adam with torch's defaults, written with
+  plain elementwise operations so each agent's update is bit-identical alone or in a block.
 - `episode_tensors(episodes, device)`: an `EpisodeBatch` (or a list of them, stacked as
   dim 1) as torch tensors.
 - `policy_gradient_loss(...)`, `reinforce_loss(...)`: per-agent losses (B,).
@@ -26,7 +27,8 @@ REINFORCE.py, REINFORCEPotential.py; barfi-mujoco/src/algorithms/REINFORCE.py):
   b <- 0.99 b + 0.01 mean(G) (the first update sets b = mean(G)); mean(G) is over the padded
   horizon (H + 1 slots, zeros after the end). Here `hp.baseline_ema` is the 0.99.
 - Optimisers: torch.optim.RMSprop / Adam with torch's default settings (RMSprop alpha 0.99,
-  eps 1e-8, no momentum, not centered; Adam betas (0.9, 0.999), eps 1e-8), lr = actor_lr.
+  eps 1e-8, no momentum, not centered; Adam betas (0.9, 0.999), eps 1e-8), lr = actor_lr;
+  reimplemented here as `ElementwiseRMSprop` / `ElementwiseAdam` (same algorithm).
 - float32 throughout (as the reference); features are computed in float64 then cast.
 """
 
