@@ -72,10 +72,9 @@ class ElementwiseRMSprop(torch.optim.Optimizer):
                     continue
                 g = p.grad
                 state = self.state[p]
-                if not state:
-                    state["step"] = 0
+                if "square_avg" not in state:
                     state["square_avg"] = torch.zeros_like(p)
-                state["step"] += 1
+                state["step"] = state.get("step", 0) + 1
                 v = state["square_avg"]
                 v.mul_(alpha).add_((g * g) * (1 - alpha))
                 p.sub_((g / (v.sqrt() + eps)) * lr)
@@ -100,12 +99,11 @@ class ElementwiseAdam(torch.optim.Optimizer):
                     continue
                 g = p.grad
                 state = self.state[p]
-                if not state:
-                    state["step"] = 0
+                if "exp_avg" not in state:
                     state["exp_avg"] = torch.zeros_like(p)
                     state["exp_avg_sq"] = torch.zeros_like(p)
-                state["step"] += 1
-                k = state["step"]
+                state["step"] = state.get("step", 0) + 1
+                k = float(state["step"])
                 m, v = state["exp_avg"], state["exp_avg_sq"]
                 m.mul_(b1).add_(g * (1 - b1))
                 v.mul_(b2).add_((g * g) * (1 - b2))
