@@ -107,8 +107,10 @@ def run_snakemake(workdir: Path, configfile: Path, *args: str, timeout: float = 
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / f"snakemake-{time.strftime('%H%M%S')}-{time.monotonic_ns() % 10**6}.log"
     with open(log, "w") as out:
+        # cwd too, not only --directory: the SLURM plugin puts its logs relative to the cwd.
         proc = subprocess.Popen(snakemake_cmd(workdir, configfile, *args), stdout=out,
-                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                                stderr=subprocess.STDOUT, env=env, cwd=workdir,
+                                start_new_session=True)
         if on_start:
             on_start(proc)
         try:

@@ -1,0 +1,205 @@
+"""The workflow on a real SLURM cluster through profiles/slurm.
+
+A session fixture brings up a one-node SLURM from Debian's packages with ci/slurm/cluster.sh
+(munged, slurmctld, slurmd; accounting off, so `sacct` fails as on clusters without slurmdbd and
+the profile's squeue status check is what makes the run finish), and stops every daemon it
+started by PID at the end, checking that none is left.
+
+- the tiny grid (config/ci.yaml) through the slurm profile gives the same run files and aggregated
+  datasets as a local run (numbers identical; host, times and the like ignored);
+- a training job requeued while it runs (what preemption in REQUEUE mode does: SIGTERM, back to
+  the queue, started again) resumes from its checkpoint and ends with the numbers of an
+  uninterrupted run.
+
+Skipped, with the reason, where the machine cannot run a cluster: not root, SLURM or munge not
+installed (`ci/slurm/cluster.sh install`), or a SLURM controller of someone else's already
+answering. BARFI_REQUIRE_SLURM=1 (set by CI) turns each of those skips into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from test_faults import REPO, assert_same_data, run_snakemake, workflow_config
+
+CLUSTER = REPO / "ci" / "slurm" / "cluster.sh"
+PROFILE = REPO / "profiles" / "slurm"
+DAEMONS = ("munged", "slurmctld", "slurmd")
+# The first status check 5 s after submission instead of the profile's 20, to keep the test
+# short; squeue stays the status command (the plugin would only fall back to sacct if MinJobAge,
+# 300 s here, were below 3 x 5 s).
+FAST = ["--slurm-init-seconds-before-status-checks", "5"]
+
+pytestmark = pytest.mark.slow
+
+
+def cannot_run(reason: str):
+    if os.environ.get("BARFI_REQUIRE_SLURM") == "1":
+        pytest.fail(f"SLURM test cannot run: {reason} (BARFI_REQUIRE_SLURM=1)")
+    pytest.skip(f"SLURM test cannot run: {reason}")
+
+
+def sh(*cmd: str, timeout: float = 60, check: bool = True, **kw) -> subprocess.CompletedProcess:
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {result.returncode}:\n"
+                             f"{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory):
+    if os.geteuid() != 0:
+        cannot_run("needs root (it writes /etc/slurm/slurm.conf and runs the SLURM daemons)")
+    missing = [p for p in ("/usr/sbin/slurmctld", "/usr/sbin/slurmd", "/usr/sbin/munged")
+               if not os.access(p, os.X_OK)]
+    missing += [b for b in ("sbatch", "squeue", "sinfo", "scontrol") if not shutil.which(b)]
+    if missing:
+        cannot_run(f"{', '.join(missing)} not installed (Debian: `ci/slurm/cluster.sh install`, "
+                   "i.e. apt-get install slurm-wlm munge)")
+    if shutil.which("sinfo") and sh("timeout", "5", "sinfo", "-h", check=False).returncode == 0:
+        cannot_run("a SLURM controller already answers on this machine; not starting another "
+                   "or touching that one")
+
+    state = tmp_path_factory.mktemp("slurm-state")
+    env = {**os.environ, "SLURM_CI_STATE": str(state)}
+    start = time.monotonic()
+    up = subprocess.run(["bash", str(CLUSTER), "up"], capture_output=True, text=True, env=env,
+                        timeout=300)
+    pids = {name: int((state / f"{name}.pid").read_text())
+            for name in DAEMONS if (state / f"{name}.pid").exists()}
+    try:
+        assert up.returncode == 0, f"cluster.sh up failed:\n{up.stdout}\n{up.stderr}"
+        print(f"\nSLURM up in {time.monotonic() - start:.1f} s, daemons {pids}")
+        yield {"state": state, "pids": pids}
+    finally:
+        down = subprocess.run(["bash", str(CLUSTER), "down"], capture_output=True, text=True,
+                              env=env, timeout=300)
+        left = [f"{name} (pid {pid})" for name, pid in pids.items() if alive(pid)]
+        assert down.returncode == 0, f"cluster.sh down failed:\n{down.stdout}\n{down.stderr}"
+        assert not left, f"daemons still running after cluster.sh down: {left}"
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_cluster_runs_a_job(slurm_cluster, tmp_path):
+    assert set(slurm_cluster["pids"]) == set(DAEMONS)
+    assert all(alive(pid) for pid in slurm_cluster["pids"].values())
+    assert "idle" in sh("sinfo", "-h", "-N", "-o", "%t").stdout
+    job = sh("sbatch", "--parsable", "-t", "1", "--mem", "100", "-o", str(tmp_path / "out"),
+             "--wrap", "echo hello from $SLURM_JOB_ID", cwd=tmp_path).stdout.strip()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        state = sh("squeue", "-h", "--states=all", "-j", job, "-o", "%T").stdout.strip()
+        if state == "COMPLETED":
+            break
+        time.sleep(0.5)
+    assert state == "COMPLETED"
+    assert (tmp_path / "out").read_text().strip() == f"hello from {job}"
+    # Accounting is off here, as on clusters without slurmdbd: sacct fails, which is why the
+    # profile checks job status with squeue.
+    assert sh("sacct", "-X", "-n", check=False).returncode != 0
+
+
+def test_tiny_grid_through_slurm_profile_equals_local_run(slurm_cluster, tmp_path):
+    config = workflow_config(tmp_path)
+    start = time.monotonic()
+    run_snakemake(tmp_path / "local", config, "--cores", "2", timeout=900)
+    local_s = time.monotonic() - start
+    start = time.monotonic()
+    result = run_snakemake(tmp_path / "slurm", config, "--profile", str(PROFILE), *FAST,
+                           timeout=900)
+    slurm_s = time.monotonic() - start
+    submitted = result.stdout.count("has been submitted with SLURM jobid")
+    assert submitted >= 10, f"only {submitted} jobs went through SLURM:\n{result.stdout[-3000:]}"
+    assert "Falling back to 'sacct'" not in result.stdout, "the plugin fell back to sacct"
+    compared = assert_same_data(tmp_path / "local", tmp_path / "slurm")
+    print(f"{submitted} SLURM jobs, {compared} datasets identical to the local run; "
+          f"local {local_s:.0f} s, SLURM {slurm_s:.0f} s")
+
+
+def _long_training_config(tmp_path: Path) -> Path:
+    """One training job of two seeds that runs long enough to be requeued in the middle."""
+    return workflow_config(
+        tmp_path,
+        seeds={"tuning": "1-2", "evaluation": "3-4", "block_size": 2},
+        train={"checkpoint_every": 1.0},
+        envs={"gridworld": {"aux": ["center-bonus"], "fixed": {"episodes": 600},
+                            "methods": {"reinforce": None}}},
+    )
+
+
+def _train_rules(workdir: Path, config: Path) -> list[str]:
+    listed = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+         "--directory", str(workdir), "--configfile", str(config), "--list-rules"],
+        capture_output=True, text=True, cwd=workdir, timeout=120)
+    rules = [r.strip() for r in listed.stdout.splitlines() if r.strip().startswith("train_")]
+    assert rules, f"no train_* rule listed:\n{listed.stdout}\n{listed.stderr}"
+    return rules
+
+
+def test_requeued_training_job_resumes_from_its_checkpoint(slurm_cluster, tmp_path):
+    config = _long_training_config(tmp_path)
+    (tmp_path / "slurm").mkdir()
+    until = ["--until", *_train_rules(tmp_path / "slurm", config)]
+
+    requeued: dict = {}
+
+    def preempt(proc):
+        """Once the job has written a checkpoint, requeue it as preemption would, then let it
+        start again at once (SLURM otherwise holds a requeued job for ~2 minutes)."""
+        deadline = time.monotonic() + 300
+        ckpts = tmp_path / "slurm" / "data" / "checkpoints"
+        while time.monotonic() < deadline and proc.poll() is None:
+            if list(ckpts.rglob("*.pt")):
+                break
+            time.sleep(0.2)
+        else:
+            return
+        jobs = sh("squeue", "-h", "-o", "%i %T").stdout.split("\n")
+        running = [line.split()[0] for line in jobs if line.endswith(" RUNNING")]
+        assert len(running) == 1, jobs
+        job = requeued["job"] = running[0]
+        sh("scontrol", "requeue", job)
+        while time.monotonic() < deadline:
+            state = sh("squeue", "-h", "-j", job, "-o", "%T %r").stdout.strip()
+            states = requeued.setdefault("states", [])
+            if not states or states[-1] != state:
+                states.append(state)
+            if state.startswith("PENDING"):
+                sh("scontrol", "update", f"jobid={job}", "starttime=now")
+                break
+            time.sleep(0.2)
+
+    def watch(proc):
+        threading.Thread(target=preempt, args=(proc,), daemon=True).start()
+
+    start = time.monotonic()
+    result = run_snakemake(tmp_path / "slurm", config, "--profile", str(PROFILE), *FAST, *until,
+                           timeout=900, on_start=watch)
+    slurm_s = time.monotonic() - start
+    assert "job" in requeued, "the job finished before it could be requeued"
+    logs = "".join(p.read_text() for p in (tmp_path / "slurm" / "logs" / "train").rglob("*.log"))
+    assert "stopped by signal SIGTERM" in logs, f"no checkpoint on SLURM's SIGTERM:\n{logs}"
+    assert "resumed" in logs, f"the requeued job did not resume from its checkpoint:\n{logs}"
+    assert not list((tmp_path / "slurm").rglob("*.pt")), "checkpoint left behind"
+
+    run_snakemake(tmp_path / "local", config, "--cores", "2", *until, timeout=900)
+    compared = assert_same_data(tmp_path / "local", tmp_path / "slurm")
+    print(f"SLURM job {requeued['job']} requeued ({' -> '.join(requeued.get('states', []))}), "
+          f"resumed, {compared} run files identical to an uninterrupted local run; {slurm_s:.0f} s")
