@@ -40,29 +40,23 @@ independent: agent i's hypergradient involves only agent i's Hessian block.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from barfi.features import make_features, torch_linear_init
+from barfi.features import torch_linear_init
 from barfi.hypergrad import clip_grad_norm_per_agent, implicit_hypergradient
-from barfi.learners.base import EpisodeBatch, Learner
+from barfi.learners.base import EpisodeBatch
+from barfi.learners.reinforce import PolicyLearner, make_optimizer
 from barfi.learners.returns import discount_weights, returns_to_go
-from barfi.policies import make_policy
 
 REWARD_HEADS = {"gridworld": "fixed-primary", "mountaincar": "full", "cartpole": "full",
                 "halfcheetah": "scalars"}
 INNER_BASELINE_EMA = 0.9   # the reference's running return baseline of the inner objective
 GRID_POINTS = 33           # phi maps on a 33 x 33 grid (the paper's figures)
-
-
-def make_optimizer(params: Sequence[torch.Tensor], name: str, lr: float) -> torch.optim.Optimizer:
-    """RMSprop or Adam with torch's defaults (the reference's); elementwise, so agents in a block
-    stay independent."""
-    cls = {"rmsprop": torch.optim.RMSprop, "adam": torch.optim.Adam}[name]
-    return cls(params, lr=lr)
 
 
 class EpisodeBuffer:
@@ -205,24 +199,21 @@ class DifferentiableOptimizer:
                               else torch.tensor(float(value)))
 
 
-class BarfiLearner(Learner):
-    """BARFI on a block of agents (module docstring)."""
+class BarfiLearner(PolicyLearner):
+    """BARFI on a block of agents (module docstring). The features, policy, actor optimiser and
+    rollout come from `PolicyLearner`, so a seed starts from the same policy as REINFORCE."""
 
     def __init__(self, config, spec, streams, device="cpu"):
         super().__init__(config, spec, streams, device)
         hp = self.hp
-        self.features = make_features(spec, streams, self.device)
-        self.policy = make_policy(spec, self.features.dim, streams, self.device)
         self.reward_head = AlignmentReward(REWARD_HEADS[spec.name], self.features.dim,
                                            streams["init"], self.device)
         B = self.num_agents
         self.psi = torch.full((B,), float(hp.psi_init), device=self.device, requires_grad=True)
         self.learn_gamma = (hp.learn_gamma and hp.gamma_lr > 0
                             and config.method != "barfi-unrolled")
-        self.actor_opt = make_optimizer(self.policy.parameters(), hp.optimizer, hp.actor_lr)
         self.reward_opt = make_optimizer(self.reward_head.params, hp.optimizer, hp.reward_lr)
         self.gamma_opt = make_optimizer([self.psi], hp.optimizer, max(hp.gamma_lr, 0.0))
-        self.discrete = spec.n_actions is not None
         action_shape = () if self.discrete else (spec.action_dim,)
         self.buffer = EpisodeBuffer(B, min(hp.buffer_size, hp.episodes), spec.horizon,
                                     spec.obs_dim, action_shape, self.discrete, self.device)
@@ -230,18 +221,6 @@ class BarfiLearner(Learner):
         self.first_time = True     # no outer step yet
         # Running return baselines (HalfCheetah: baseline_ema > 0), per agent.
         self.baselines = {"inner": None, "outer": None}
-        self._noise = None
-
-    # ----- rollout -----
-    def begin_episode(self) -> None:
-        H = self.spec.horizon
-        if self.discrete:
-            self._noise = self.streams.uniform("policy", (H,))
-        else:
-            self._noise = self.streams.normal("policy", (H, self.spec.action_dim))
-
-    def act(self, obs: np.ndarray, t: int) -> np.ndarray:
-        return self.policy.act(self.features.np(obs), self._noise[:, t])
 
     # ----- objectives -----
     def gamma_phi(self) -> torch.Tensor:
@@ -432,23 +411,20 @@ class BarfiLearner(Learner):
         return [*self.policy.parameters(), *self.reward_head.params, self.psi]
 
     def state_dict(self) -> dict[str, Any]:
-        return {"policy": self.policy.state_dict(), "features": self.features.state_dict(),
+        return {**super().state_dict(),
                 "reward": [p.detach().clone() for p in self.reward_head.params],
                 "psi": self.psi.detach().clone(),
-                "actor_opt": self.actor_opt.state_dict(),
-                "reward_opt": self.reward_opt.state_dict(),
-                "gamma_opt": self.gamma_opt.state_dict(),
+                "reward_opt": copy.deepcopy(self.reward_opt.state_dict()),
+                "gamma_opt": copy.deepcopy(self.gamma_opt.state_dict()),
                 "buffer": self.buffer.state_dict(), "counter": self.counter,
                 "first_time": self.first_time, "baselines": dict(self.baselines)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.policy.load_state_dict(state["policy"])
-        self.features.load_state_dict(state["features"])
+        super().load_state_dict(state)
         with torch.no_grad():
             for p, value in zip(self.reward_head.params, state["reward"]):
                 p.copy_(value)
             self.psi.copy_(state["psi"])
-        self.actor_opt.load_state_dict(state["actor_opt"])
         self.reward_opt.load_state_dict(state["reward_opt"])
         self.gamma_opt.load_state_dict(state["gamma_opt"])
         self.buffer.load_state_dict(state["buffer"])
