@@ -97,6 +97,10 @@ class Hyperparameters:
     # --- environment options ---
     env_version: str = hp("v5", "HalfCheetah's Gymnasium version (the paper used v4)",
                           choices=("v4", "v5"))
+    tile_coding: str = hp("clip", "MountainCar tile coding: clip (scaled inputs, cells clipped to "
+                                  "the grid), wrap (PyFixedReps >= 2.0) or published (PyFixedReps "
+                                  "1.0.0 as pinned by the reference: raw, unscaled inputs)",
+                          choices=("clip", "wrap", "published"))
     nan_guard: bool = hp(True, "stop a run whose parameters or losses become NaN or infinite")
 
 
