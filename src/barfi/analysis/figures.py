@@ -78,7 +78,7 @@ def save(fig, out_dir: Path, stem: str) -> list[str]:
     for ext in FIG_FORMATS:
         meta = {"CreationDate": None, "ModDate": None} if ext == "pdf" else {"Software": None}
         with atomic_output(out_dir / f"{stem}.{ext}") as tmp:
-            fig.savefig(tmp, format=ext, metadata=meta, bbox_inches="tight", pad_inches=0.05)
+            fig.savefig(tmp, format=ext, metadata=meta)
         names.append(f"{stem}.{ext}")
     plt.close(fig)
     return names
