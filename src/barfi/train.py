@@ -199,10 +199,11 @@ def train(config: RunConfig, seeds: Sequence[int], device: str = "cpu",
                     actions = np.nan_to_num(actions, nan=0.0, posinf=0.0, neginf=0.0)
                 next_obs, r_p, term, trunc, info = env.step(actions)
                 r_aux = aux(obs, actions, next_obs, term, info, aux_noise[:, t])
-                act_buf[running, t] = actions[running]
-                rp_buf[running, t] = r_p[running]
-                raux_buf[running, t] = r_aux[running]
-                obs_buf[running, t + 1] = next_obs[running]
+                # Written for every agent; what finished agents wrote is cleared below.
+                act_buf[:, t] = actions
+                rp_buf[:, t] = r_p
+                raux_buf[:, t] = r_aux
+                obs_buf[:, t + 1] = next_obs
                 length += running
                 terminated |= running & term
                 running &= ~(term | trunc)
@@ -210,7 +211,14 @@ def train(config: RunConfig, seeds: Sequence[int], device: str = "cpu",
                 if not running.any():
                     break
             steps_total += int(length.sum())
-            mask = (np.arange(H + 1)[None, :] < length[:, None]).astype(np.float64)
+            steps = np.arange(H + 1)[None, :]
+            mask = (steps < length[:, None]).astype(np.float64)
+            # Past an agent's end: zeros, so its record never depends on its block mates.
+            obs_buf = np.where((steps <= length[:, None])[..., None], obs_buf, 0.0)
+            act_buf = np.where(mask.reshape(mask.shape + (1,) * (act_buf.ndim - 2)) > 0,
+                               act_buf, 0).astype(act_buf.dtype)
+            rp_buf = np.where(mask > 0, rp_buf, 0.0)
+            raux_buf = np.where(mask > 0, raux_buf, 0.0)
             batch = EpisodeBatch(obs=obs_buf, actions=act_buf, r_p=rp_buf, r_aux=raux_buf,
                                  mask=mask, terminated=terminated, length=length)
             metrics = learner.end_episode(batch, index)
