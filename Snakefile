@@ -27,9 +27,8 @@ include: "workflow/rules/common.smk"
 
 rule all:
     input:
-        "data/configs.tsv",
-        "reports/README.md",
-        "reports/summary.json",
+        "data/grid.tsv",
+        "reports",
     default_target: True
 
 

@@ -29,20 +29,23 @@ rule run_list_tuning:
 
 rule aggregate_tuning:
     input:
-        "data/aggregated/{env}.tuning.runs.txt",
+        runs="data/aggregated/{env}.tuning.runs.txt",
+        configs="data/configs.tsv",
     output:
         "data/aggregated/{env}.tuning.nc",
     log:
         "logs/aggregate/{env}.tuning.log",
     params:
         source=ANALYSIS_SOURCE,
+    threads: 4
     resources:
         mem_mb=4000,
         runtime=60,
     conda:
         "../envs/barfi.yaml"
     shell:
-        "python -m barfi.analysis aggregate --out {output} --files-from {input} > {log} 2>&1"
+        "python -m barfi.analysis aggregate --out {output} --files-from {input.runs}"
+        " --config-table {input.configs} --jobs {threads} > {log} 2>&1"
 
 
 checkpoint select_tuning:
@@ -59,7 +62,7 @@ checkpoint select_tuning:
     conda:
         "../envs/barfi.yaml"
     shell:
-        "python -m barfi.analysis select --in {input} --out {output}"
+        "python -m barfi.analysis select {input} --out {output}"
         " --tuning-seeds {params.seeds} --eval-seeds {params.seeds} --rule single"
         " --last {params.last} > {log} 2>&1"
 
@@ -85,6 +88,7 @@ rule aggregate:
         "logs/aggregate/{env}.log",
     params:
         source=ANALYSIS_SOURCE,
+    threads: 4
     resources:
         mem_mb=4000,
         runtime=60,
@@ -92,7 +96,7 @@ rule aggregate:
         "../envs/barfi.yaml"
     shell:
         "python -m barfi.analysis aggregate --out {output} --files-from {input.runs}"
-        " > {log} 2>&1"
+        " --config-table {input.configs} --jobs {threads} > {log} 2>&1"
 
 
 rule select:
@@ -111,6 +115,6 @@ rule select:
     conda:
         "../envs/barfi.yaml"
     shell:
-        "python -m barfi.analysis select --in {input} --out {output}"
+        "python -m barfi.analysis select {input} --out {output}"
         " --tuning-seeds {params.tuning} --eval-seeds {params.evaluation}"
         " --rule {params.rule} --last {params.last} > {log} 2>&1"

@@ -6,7 +6,7 @@
 # of the point's normalised hyperparameter overrides (env `fixed` keys + the method's grid
 # values), so the id names exactly the overrides and nothing else. Run files:
 #     data/runs/{env}/{aux}/{method}/{config_id}/seed-{seed}.nc
-# Human-readable table of every id: data/configs.tsv.
+# Human-readable tables: data/configs.tsv (id -> overrides), data/grid.tsv (every grid point).
 
 import hashlib
 import itertools
@@ -21,11 +21,13 @@ import jsonschema
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+import barfi
 from barfi.config import ConfigError, HP_FIELDS, METHODS, coerce_value, parse_seeds, resolve_config
 
 
 RUN_DIR = "data/runs"
-PKG_DIR = Path(workflow.basedir) / "src" / "barfi"
+# The package the jobs run (the checkout's src/barfi with the usual editable install).
+PKG_DIR = Path(barfi.__file__).resolve().parent
 
 
 def config_error(where, message):
@@ -293,9 +295,13 @@ def seeds_arg(env, which):
 
 def chosen_configs(selection_file):
     """{(aux, method): config_id} chosen in a selection file of barfi.analysis."""
-    from barfi.analysis.selection import read_choices
+    from barfi.analysis.selection import open_selection
 
-    return read_choices(selection_file)
+    with open_selection(selection_file) as sel:
+        best = sel["best_config"].transpose("aux", "method").values
+        return {(str(a), str(m)): str(best[i, j])
+                for i, a in enumerate(sel["aux"].values)
+                for j, m in enumerate(sel["method"].values) if str(best[i, j])}
 
 
 def final_runs(w):
@@ -311,13 +317,31 @@ def final_runs(w):
 
 
 def config_table_rows():
-    keys = sorted({k for c in CELLS for cf in c.configs.values() for o in cf.values() for k in o})
-    rows = [["env", "aux", "method", "config_id", *keys]]
+    """data/configs.tsv: one row per config id, one column per hyperparameter it overrides
+    (empty = the published default). An id hashes its overrides only, so it means the same
+    overrides in every env, aux reward and method (`aggregate --config-table` checks the runs)."""
+    table = {}
+    for c in CELLS:
+        for configs in c.configs.values():
+            table.update(configs)
+    keys = sorted({k for overrides in table.values() for k in overrides})
+    rows = [["config_id", *keys]]
+    for cid in sorted(table):
+        rows.append([cid, *[str(table[cid][k]) if k in table[cid] else "" for k in keys]])
+    return rows
+
+
+def grid_table_rows():
+    """data/grid.tsv: every grid point (env, aux, method, config id) with its seeds and the
+    overrides it passes to `barfi train`."""
+    rows = [["env", "aux", "method", "config_id", "tuning_seeds", "evaluation_seeds",
+             "overrides"]]
     for c in CELLS:
         for method, configs in c.configs.items():
             for cid, overrides in configs.items():
-                rows.append([c.env, c.aux, method, cid,
-                             *[str(overrides[k]) if k in overrides else "" for k in keys]])
+                rows.append([c.env, c.aux, method, cid, seed_ranges(c.tuning),
+                             seed_ranges(c.evaluation) if c.evaluation else "",
+                             set_args(overrides).replace("--set ", "")])
     return rows
 
 
@@ -338,3 +362,41 @@ CELLS = expand_grid(config)
 ENVS = list(dict.fromkeys(c.env for c in CELLS))
 CELL = {(c.env, c.aux): c for c in CELLS}
 SPLIT = config["selection"]["rule"] == "split"
+
+
+# --- the HTML report (`snakemake --report`): category, subcategory and labels of each file of
+# reports/ from its name (the names of `python -m barfi.analysis report`).
+FIGURE_KINDS = {
+    "curves": "Learning curves",
+    "gamma-phi": "Learned discount gamma_phi",
+    "rphi-vs-primary": "Primary return vs r_phi return",
+    "sensitivity": "Sensitivity of BARFI",
+    "phi-maps": "GridWorld phi maps",
+    "diverged": "Diverged runs",
+}
+
+
+def _figure_parts(name):
+    kind, _, rest = name.partition("_")
+    env, _, detail = rest.partition("_")
+    return kind, env, detail
+
+
+def report_category(w):
+    if "table" in w.keys():
+        return "Tables"
+    return FIGURE_KINDS.get(_figure_parts(w.figure)[0], "Other figures")
+
+
+def report_subcategory(w):
+    if "table" in w.keys():
+        return None
+    return _figure_parts(w.figure)[1]
+
+
+def report_labels(w):
+    if "table" in w.keys():
+        return {"table": w.table}
+    kind, env, detail = _figure_parts(w.figure)
+    return {"env": env, "figure": detail or kind}
+

@@ -14,13 +14,16 @@ localrules:
 
 rule config_table:
     output:
-        "data/configs.tsv",
+        configs=report("data/configs.tsv", category="Configuration", caption="../report/configs.rst"),
+        grid=report("data/grid.tsv", category="Configuration", caption="../report/grid.rst"),
     params:
-        rows=config_table_rows(),
+        configs=config_table_rows(),
+        grid=grid_table_rows(),
     log:
         "logs/config_table.log",
     run:
-        write_tsv(output[0], params.rows)
+        write_tsv(output.configs, params.configs)
+        write_tsv(output.grid, params.grid)
 
 
 for (_env, _block), _auxes in train_rule_groups(CELLS).items():
