@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     a = sub.add_parser(
-        "aggregate", formatter_class=fmt,
+        "aggregate", formatter_class=argparse.HelpFormatter,
         help="merge the run files of one env into one labelled NetCDF dataset",
         description="Merge run files (one per env x aux x method x config x seed) of ONE env "
                     "into a NetCDF dataset with dims aux x method x config x seed x episode "
@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--quiet", action="store_true", help="no progress or summary lines")
 
     s = sub.add_parser(
-        "select", formatter_class=fmt,
+        "select", formatter_class=argparse.HelpFormatter,
         help="pick the best config per aux x method by the published rule",
         description="Per aux x method, score every config by the published rule (mean of the "
                     "last --last episodes of the seed-mean primary_return curve) on the tuning "
@@ -121,11 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--quiet", action="store_true", help="no summary line")
 
     r = sub.add_parser(
-        "report", formatter_class=fmt,
+        "report", formatter_class=argparse.HelpFormatter,
         help="write every figure and table into a directory",
         description="From aggregated and selection datasets (one pair per env) write into "
                     "--out-dir: learning curves per env x aux (curves_<env>_<aux>_bootstrap: "
-                    "mean with 95%% bootstrap band; curves_<env>_<aux>_se-ema: mean +- 1 s.e., "
+                    "mean with 95% bootstrap band; curves_<env>_<aux>_se-ema: mean +- 1 s.e., "
                     "EMA-smoothed as in the paper), gamma-phi_<env>, rphi-vs-primary_<env>_<aux>, "
                     "sensitivity_<env>_<method> (lambda_gamma, gamma_lr; log2 axis), "
                     "phi-maps_<env>_<aux> (GridWorld), diverged_<env> (PNG and PDF); tables "
