@@ -29,7 +29,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from test_faults import REPO, assert_same_data, run_snakemake, workflow_config
+from test_faults import REPO, assert_same_data, is_barfi_train, run_snakemake, workflow_config
 
 CLUSTER = REPO / "ci" / "slurm" / "cluster.sh"
 PROFILE = REPO / "profiles" / "slurm"
@@ -133,11 +133,13 @@ def test_tiny_grid_through_slurm_profile_equals_local_run(slurm_cluster, tmp_pat
 
 
 def _long_training_config(tmp_path: Path) -> Path:
-    """One training job of two seeds that runs long enough to be requeued in the middle."""
+    """One training job of two seeds that runs long enough (about 12 s of CPU) to be interrupted
+    in the middle. No periodic checkpoint: a resume can only come from the checkpoint that
+    `barfi train` writes when SLURM signals it."""
     return workflow_config(
         tmp_path,
         seeds={"tuning": "1-2", "evaluation": "3-4", "block_size": 2},
-        train={"checkpoint_every": 1.0},
+        train={"checkpoint_every": 100000},
         envs={"gridworld": {"aux": ["center-bonus"], "fixed": {"episodes": 600},
                             "methods": {"reinforce": None}}},
     )
@@ -153,53 +155,105 @@ def _train_rules(workdir: Path, config: Path) -> list[str]:
     return rules
 
 
-def test_requeued_training_job_resumes_from_its_checkpoint(slurm_cluster, tmp_path):
-    config = _long_training_config(tmp_path)
-    (tmp_path / "slurm").mkdir()
-    until = ["--until", *_train_rules(tmp_path / "slurm", config)]
+def _training_process(workdir: Path) -> psutil.Process | None:
+    for proc in psutil.process_iter():
+        try:
+            if is_barfi_train(proc) and Path(proc.cwd()) == workdir:
+                return proc
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return None
 
-    requeued: dict = {}
 
-    def preempt(proc):
-        """Once the job has written a checkpoint, requeue it as preemption would, then let it
-        start again at once (SLURM otherwise holds a requeued job for ~2 minutes)."""
-        deadline = time.monotonic() + 300
-        ckpts = tmp_path / "slurm" / "data" / "checkpoints"
-        while time.monotonic() < deadline and proc.poll() is None:
-            if list(ckpts.rglob("*.pt")):
-                break
-            time.sleep(0.2)
-        else:
+def _when_training(workdir: Path, proc: subprocess.Popen, cpu_s: float, deadline: float):
+    """The `barfi train` process in workdir once it has used cpu_s seconds of CPU (past its
+    imports, inside the training loop, whatever the machine's load), or None."""
+    while time.monotonic() < deadline and proc.poll() is None:
+        train = _training_process(workdir)
+        try:
+            if train and sum(train.cpu_times()[:2]) >= cpu_s:
+                return train
+        except psutil.NoSuchProcess:
+            pass
+        time.sleep(0.1)
+    return None
+
+
+def _our_job() -> str:
+    jobs = sh("squeue", "-h", "-o", "%i %T").stdout.strip().splitlines()
+    running = [line.split()[0] for line in jobs if line.endswith(" RUNNING")]
+    assert len(running) == 1, jobs
+    return running[0]
+
+
+def _requeue(job: str, deadline: float, events: list[str]) -> None:
+    """What preemption in REQUEUE mode does: SIGTERM to the job's processes, back to the queue
+    under the same id. Then let it start again at once (SLURM holds a requeued job ~2 min)."""
+    sh("scontrol", "requeue", job)
+    while time.monotonic() < deadline:
+        state = sh("squeue", "-h", "-j", job, "-o", "%T %r").stdout.strip()
+        if not events or events[-1] != state:
+            events.append(state)
+        if state.startswith("PENDING"):
+            sh("scontrol", "update", f"jobid={job}", "starttime=now")
             return
-        jobs = sh("squeue", "-h", "-o", "%i %T").stdout.split("\n")
-        running = [line.split()[0] for line in jobs if line.endswith(" RUNNING")]
-        assert len(running) == 1, jobs
-        job = requeued["job"] = running[0]
-        sh("scontrol", "requeue", job)
-        while time.monotonic() < deadline:
-            state = sh("squeue", "-h", "-j", job, "-o", "%T %r").stdout.strip()
-            states = requeued.setdefault("states", [])
-            if not states or states[-1] != state:
-                states.append(state)
-            if state.startswith("PENDING"):
-                sh("scontrol", "update", f"jobid={job}", "starttime=now")
-                break
-            time.sleep(0.2)
+        time.sleep(0.2)
+
+
+def _warn(job: str, deadline: float, events: list[str]) -> None:
+    """What `--signal=USR1@120` does before the time limit: SIGUSR1 to the job's steps."""
+    sh("scancel", "--signal=USR1", job)
+    events.append("SIGUSR1 sent")
+
+
+@pytest.mark.parametrize("interrupt", ["requeue", "usr1"])
+def test_interrupted_training_job_resumes_from_its_checkpoint(slurm_cluster, tmp_path, interrupt):
+    """requeue: the job is requeued (preemption), SIGTERMed, started again and resumes.
+    usr1: the job gets the pre-time-limit SIGUSR1, checkpoints and exits 75, the job fails, and
+    the profile's retries resubmit it, which resumes. Either way the run files equal those of an
+    uninterrupted local run."""
+    config = _long_training_config(tmp_path)
+    workdir = tmp_path / "slurm"
+    workdir.mkdir()
+    until = ["--until", *_train_rules(workdir, config)]
+    events: list[str] = []
+    errors: list[BaseException] = []
+
+    def interrupt_once(proc):
+        try:
+            deadline = time.monotonic() + 300
+            train = _when_training(workdir, proc, cpu_s=5.0, deadline=deadline)
+            if train is None:
+                return
+            job = _our_job()
+            events.append(f"job {job}: barfi train pid {train.pid} at "
+                          f"{sum(train.cpu_times()[:2]):.1f} s CPU")
+            (_requeue if interrupt == "requeue" else _warn)(job, deadline, events)
+        except BaseException as exc:  # reported by the test below
+            errors.append(exc)
 
     def watch(proc):
-        threading.Thread(target=preempt, args=(proc,), daemon=True).start()
+        threading.Thread(target=interrupt_once, args=(proc,), daemon=True).start()
 
     start = time.monotonic()
-    result = run_snakemake(tmp_path / "slurm", config, "--profile", str(PROFILE), *FAST, *until,
+    result = run_snakemake(workdir, config, "--profile", str(PROFILE), *FAST, *until,
                            timeout=900, on_start=watch)
     slurm_s = time.monotonic() - start
-    assert "job" in requeued, "the job finished before it could be requeued"
-    logs = "".join(p.read_text() for p in (tmp_path / "slurm" / "logs" / "train").rglob("*.log"))
-    assert "stopped by signal SIGTERM" in logs, f"no checkpoint on SLURM's SIGTERM:\n{logs}"
-    assert "resumed" in logs, f"the requeued job did not resume from its checkpoint:\n{logs}"
-    assert not list((tmp_path / "slurm").rglob("*.pt")), "checkpoint left behind"
+    print(" -> ".join(events))
+    assert not errors, errors
+    assert len(events) >= 2, "the job finished before it could be interrupted"
+    slurm_logs = "".join(p.read_text() for p in (workdir / "logs" / "slurm").rglob("*.log"))
+    if interrupt == "requeue":
+        assert "DUE TO JOB REQUEUE" in slurm_logs, slurm_logs[-3000:]
+    else:
+        assert result.stdout.count("has been submitted with SLURM jobid") == 2, result.stdout
+    # Snakemake deletes a job's log before running it, so the train log is the last attempt's.
+    logs = "".join(p.read_text() for p in (workdir / "logs" / "train").rglob("*.log"))
+    assert "resumed" in logs, f"the job did not resume from its checkpoint:\n{logs}"
+    print([line for line in logs.splitlines() if "resumed" in line][0])
+    assert not list(workdir.rglob("*.pt")), "checkpoint left behind"
 
     run_snakemake(tmp_path / "local", config, "--cores", "2", *until, timeout=900)
-    compared = assert_same_data(tmp_path / "local", tmp_path / "slurm")
-    print(f"SLURM job {requeued['job']} requeued ({' -> '.join(requeued.get('states', []))}), "
-          f"resumed, {compared} run files identical to an uninterrupted local run; {slurm_s:.0f} s")
+    compared = assert_same_data(tmp_path / "local", workdir)
+    print(f"{interrupt}: resumed, {compared} run files identical to an uninterrupted local run; "
+          f"SLURM run {slurm_s:.0f} s")
