@@ -47,6 +47,7 @@ def raw_steps_per_s(gym_id: str, steps: int) -> float:
 
 def loop_steps_per_s(env: str, episodes: int) -> float:
     config = resolve_config(env, AUX[env], "reinforce", {"episodes": episodes})
+    train(resolve_config(env, AUX[env], "reinforce", {"episodes": 1}), [0])  # imports, caches
     t0 = time.perf_counter()
     (ds,) = train(config, [0], progress=False)
     return float(ds.episode_length.sum()) / (time.perf_counter() - t0)
