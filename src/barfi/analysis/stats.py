@@ -4,11 +4,13 @@ Curves (per episode, over seeds): mean with a percentile-bootstrap 95% band, mea
 error, exponential moving average (the paper's smoothing). Final performance (one number per
 run): IQM and mean with stratified-bootstrap confidence intervals and the probability of
 improvement, computed by rliable (Agarwal et al., NeurIPS 2021), with a fixed random state so
-that reports are reproducible.
+that reports are reproducible (rliable 1.2 ignores its `random_state` argument and draws from
+numpy's global state, which is therefore seeded around each call and restored).
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Mapping
 
 import numpy as np
@@ -82,6 +84,19 @@ def _random_state(seed: int) -> np.random.RandomState:
     return np.random.RandomState(seed)
 
 
+@contextlib.contextmanager
+def _seeded_global_rng(seed: int):
+    """rliable 1.2's stratified bootstraps draw their resamples from numpy's *global* random
+    state (`np.random.choice` in `update_indices`), ignoring `random_state`; seed the global
+    state for the call and restore it afterwards, so that CIs are reproducible."""
+    saved = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(saved)
+
+
 def iqm(scores: np.ndarray) -> float:
     """Interquartile mean over all entries: scipy.stats.trim_mean(scores, 0.25, axis=None), as
     rliable's `metrics.aggregate_iqm`, without scipy's per-call overhead (~10x faster, which
@@ -127,9 +142,10 @@ def interval_estimates(scores: Mapping[str, np.ndarray], reps: int = 2000, seed:
             point = iqm_mean(s)
             lo, hi = point, point
         else:
-            points, cis = rly.get_interval_estimates(
-                {name: s}, iqm_mean, reps=reps, confidence_interval_size=ci,
-                random_state=_random_state(seed))
+            with _seeded_global_rng(seed):
+                points, cis = rly.get_interval_estimates(
+                    {name: s}, iqm_mean, reps=reps, confidence_interval_size=ci,
+                    random_state=_random_state(seed))
             point, (lo, hi) = points[name], cis[name]
         out[name] = {"iqm": float(point[0]), "iqm_low": float(lo[0]),
                      "iqm_high": float(hi[0]), "mean": float(point[1]),
@@ -150,8 +166,9 @@ def probability_of_improvement(x: np.ndarray, y: np.ndarray, reps: int = 2000, s
     point = prob_improvement(x, y)
     if x.shape[0] < 2 and y.shape[0] < 2:
         return {"p": point, "low": point, "high": point}
-    points, cis = rly.get_interval_estimates(
-        {"pair": (x, y)}, prob_improvement, reps=reps,
-        confidence_interval_size=ci, random_state=_random_state(seed))
+    with _seeded_global_rng(seed):
+        points, cis = rly.get_interval_estimates(
+            {"pair": (x, y)}, prob_improvement, reps=reps,
+            confidence_interval_size=ci, random_state=_random_state(seed))
     lo, hi = np.asarray(cis["pair"]).reshape(-1)[:2]
     return {"p": float(points["pair"]), "low": float(lo), "high": float(hi)}
