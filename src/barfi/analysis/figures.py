@@ -250,8 +250,10 @@ def phi_maps(rows: dict[str, dict[str, np.ndarray]], gx: np.ndarray, gy: np.ndar
             ax.set_ylabel("y position (normalised)")
             ax.set_title(f"{method_style(method)['label']}: " +
                          (rf"$\{sym[:-1]}_{sym[-1]}(s)$" if sym[:-1] == "phi" else sym))
-            if r == 0 and c == 0:
-                ax.legend(loc="upper left", fontsize=7, frameon=True, framealpha=0.8)
+    handles, labels = next((a.get_legend_handles_labels() for a in axes.ravel()
+                            if a.get_legend_handles_labels()[0]), ([], []))
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=3, frameon=False)
     fig.suptitle(_wrap(title, fig), fontsize=10)
     return save(fig, out_dir, stem)
 

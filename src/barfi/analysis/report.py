@@ -529,7 +529,8 @@ class _Builder:
         last_txt = "/".join(map(str, lasts))
         files = write_table(out, "summary", data, disp,
                             f"Final performance (mean primary return over the last {last_txt} "
-                            "episodes of each evaluation run of the selected config): IQM and "
+                            "episodes, or all of a shorter run, of each evaluation run of the "
+                            "selected config): IQM and "
                             "mean with 95% stratified-bootstrap CIs (rliable); '(all)' pools the "
                             "aux rewards of an env as tasks")
         self.index.add("Tables", files, "final performance per env x aux x method: IQM and mean "
