@@ -341,7 +341,7 @@ def test_registry_builds_every_baseline_method():
 @pytest.mark.parametrize("name", ["rmsprop", "adam"])
 def test_elementwise_optimizers_follow_torch(name):
     """Same algorithm and defaults as torch.optim.RMSprop / Adam (the reference's optimisers)."""
-    from barfi.learners.reinforce import make_optimizer
+    from barfi.learners.optim import make_optimizer
     torch.manual_seed(0)
     p0 = torch.randn(3, 5, 4)
     ours = torch.nn.Parameter(p0.clone())

@@ -31,8 +31,9 @@ import torch
 
 from barfi.features import torch_linear_init
 from barfi.learners.base import EpisodeBatch
+from barfi.learners.optim import make_optimizer
 from barfi.learners.reinforce import (PolicyLearner, _per_agent_sum, _state_to,
-                                      make_optimizer, policy_gradient_loss)
+                                      policy_gradient_loss)
 from barfi.learners.returns import discount_weights, pbrs_shaped_rewards, shift_left
 
 

@@ -50,7 +50,8 @@ import torch
 from barfi.features import torch_linear_init
 from barfi.hypergrad import clip_grad_norm_per_agent, implicit_hypergradient
 from barfi.learners.base import EpisodeBatch
-from barfi.learners.reinforce import PolicyLearner, make_optimizer
+from barfi.learners.optim import make_optimizer
+from barfi.learners.reinforce import PolicyLearner
 from barfi.learners.returns import discount_weights, returns_to_go
 
 REWARD_HEADS = {"gridworld": "fixed-primary", "mountaincar": "full", "cartpole": "full",

@@ -4,8 +4,8 @@ gradient learner shares (the BARFI learner builds on them):
 
 - `PolicyLearner`: features + policy + actor optimiser, per-episode policy noise, `act`,
   `parameters`, and the state plumbing for checkpoints.
-- `make_optimizer(params, name, lr)`: RMSprop or Adam with torch's defaults, written with
-  plain elementwise operations so each agent's update is bit-identical alone or in a block.
+- `make_optimizer(params, name, lr)` (from `learners.optim`): RMSprop or Adam with torch's
+  defaults, elementwise so each agent's update is bit-identical alone or in a block.
 - `episode_tensors(episodes, device)`: an `EpisodeBatch` (or a list of them, stacked as
   dim 1) as torch tensors.
 - `policy_gradient_loss(...)`, `reinforce_loss(...)`: per-agent losses (B,).
@@ -28,7 +28,7 @@ REINFORCE.py, REINFORCEPotential.py; barfi-mujoco/src/algorithms/REINFORCE.py):
   horizon (H + 1 slots, zeros after the end). Here `hp.baseline_ema` is the 0.99.
 - Optimisers: torch.optim.RMSprop / Adam with torch's default settings (RMSprop alpha 0.99,
   eps 1e-8, no momentum, not centered; Adam betas (0.9, 0.999), eps 1e-8), lr = actor_lr;
-  reimplemented here as `ElementwiseRMSprop` / `ElementwiseAdam` (same algorithm).
+  reimplemented as `learners.optim.ElementwiseRMSprop` / `ElementwiseAdam` (same algorithm).
 - float32 throughout (as the reference); features are computed in float64 then cast.
 """
 
@@ -43,6 +43,7 @@ import torch
 
 from barfi.features import Features, make_features
 from barfi.learners.base import EpisodeBatch, Learner
+from barfi.learners.optim import make_optimizer
 from barfi.learners.returns import discount_weights, pbrs_returns, returns_to_go
 from barfi.policies import LinearPolicy, make_policy
 
@@ -50,79 +51,6 @@ from barfi.policies import LinearPolicy, make_policy
 # --------------------------------------------------------------------------------------------
 # Shared pieces
 # --------------------------------------------------------------------------------------------
-
-class ElementwiseRMSprop(torch.optim.Optimizer):
-    """RMSprop with torch's default settings (alpha 0.99, eps 1e-8, no momentum, not
-    centered): v <- alpha v + (1 - alpha) g^2; p <- p - lr g / (sqrt(v) + eps).
-
-    Same algorithm as `torch.optim.RMSprop`, written with separate elementwise operations only
-    (no fused multiply-add kernels such as addcmul/addcdiv, whose vectorised body and scalar
-    tail may round differently): every element's update is then bit-identical whatever the
-    tensor's size, so an agent gets exactly the same numbers alone or inside a block."""
-
-    def __init__(self, params, lr: float, alpha: float = 0.99, eps: float = 1e-8):
-        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps))
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad
-                state = self.state[p]
-                if "square_avg" not in state:
-                    state["square_avg"] = torch.zeros_like(p)
-                state["step"] = state.get("step", 0) + 1
-                v = state["square_avg"]
-                v.mul_(alpha).add_((g * g) * (1 - alpha))
-                p.sub_((g / (v.sqrt() + eps)) * lr)
-
-
-class ElementwiseAdam(torch.optim.Optimizer):
-    """Adam with torch's default settings (betas (0.9, 0.999), eps 1e-8, no weight decay):
-    m <- b1 m + (1 - b1) g; v <- b2 v + (1 - b2) g^2;
-    p <- p - lr / (1 - b1^k) * m / (sqrt(v) / sqrt(1 - b2^k) + eps).
-    Separate elementwise operations only, as in `ElementwiseRMSprop`."""
-
-    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8):
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps))
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad
-                state = self.state[p]
-                if "exp_avg" not in state:
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-                state["step"] = state.get("step", 0) + 1
-                k = float(state["step"])
-                m, v = state["exp_avg"], state["exp_avg_sq"]
-                m.mul_(b1).add_(g * (1 - b1))
-                v.mul_(b2).add_((g * g) * (1 - b2))
-                step_size = lr / (1 - b1 ** k)
-                denom = v.sqrt() / math.sqrt(1 - b2 ** k) + eps
-                p.sub_((m / denom) * step_size)
-
-
-def make_optimizer(params: Sequence[torch.Tensor], name: str, lr: float) -> torch.optim.Optimizer:
-    """`name` in {"rmsprop", "adam"} with torch's default settings (the reference uses
-    torch.optim.RMSprop / Adam with only lr set). Elementwise, so on batched parameters (leading
-    agent dim) each agent's update is its own -- bit for bit (see `ElementwiseRMSprop`)."""
-    params = list(params)
-    if name == "rmsprop":
-        return ElementwiseRMSprop(params, lr=lr)
-    if name == "adam":
-        return ElementwiseAdam(params, lr=lr)
-    raise ValueError(f"unknown optimizer {name!r}; valid: rmsprop, adam")
-
 
 def episode_tensors(episodes: EpisodeBatch | Sequence[EpisodeBatch],
                     device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
