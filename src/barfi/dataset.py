@@ -135,16 +135,27 @@ def build_dataset(config: RunConfig, seed: int, per_episode: dict[str, np.ndarra
     return ds
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
-def atomic_path(path: Path | str, suffix: str = ".tmp") -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success fsync and rename it onto `path`, on
-    failure remove it. Readers see the old file or the complete new one, never a partial one."""
+def atomic_path(path: Path | str) -> Iterator[Path]:
+    """Yield a temporary path in `path`'s directory (same suffix, so writers that infer the
+    format from the name work); on success it is flushed to disk and renamed onto `path`
+    (readers see the old file or the complete new one), on failure removed. The file gets the
+    usual permissions (0666 minus the umask), not mkstemp's 0600, so a shared run store stays
+    readable."""
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix,
+                                dir=path.parent)
     os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = Path(name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)

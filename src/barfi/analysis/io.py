@@ -12,17 +12,17 @@ directory, renamed onto the target only when complete, removed on failure.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 import numpy as np
+
+from barfi.dataset import atomic_path
 
 REQUIRED_ATTRS = ("env", "aux", "method", "seed", "status")
 REQUIRED_VARS = ("primary_return", "aux_return", "episode_length", "wall_time")
@@ -37,32 +37,8 @@ class AnalysisError(Exception):
     """Bad input to the analysis. The message is one line naming the problem (and the file)."""
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_output(path: Path | str) -> Iterator[Path]:
-    """Yield a temporary path in `path`'s directory (same suffix, so writers that infer the
-    format from the name work); on success it is flushed to disk and renamed onto `path`
-    (readers see the old file or the complete new one), on failure removed. The file gets the
-    usual permissions (0666 minus the umask), not mkstemp's 0600."""
-    path = Path(path)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix,
-                                dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+# One atomic writer for the whole package: run files and report files alike.
+atomic_output = atomic_path
 
 
 def write_text(path: Path | str, text: str) -> Path:
