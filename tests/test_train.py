@@ -144,3 +144,30 @@ def test_sigterm_checkpoints_and_resume_gives_the_same_numbers(tmp_path):
         res = read_dataset(tmp_path / "resumed" / f"seed-{seed}.nc")
         xr.testing.assert_identical(numbers(ref), numbers(res))
     assert not [p for p in os.listdir(tmp_path / "resumed") if p.startswith(".")]
+
+
+class _Stream:
+    def __init__(self, tty):
+        self.tty, self.text = tty, ""
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+
+def test_progress_line_only_on_a_terminal():
+    for tty in (True, False):
+        stream = _Stream(tty)
+        progress = train_module.Progress(100, "gridworld/none/reinforce", stream=stream)
+        progress.update(10, -4.5, 12345.0, force=True)
+        progress.close()
+        if tty:
+            assert "episode 10/100" in stream.text and "-4.50" in stream.text
+            assert "12345 steps/s" in stream.text
+        else:
+            assert stream.text == ""
