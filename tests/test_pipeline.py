@@ -1,0 +1,369 @@
+"""The Snakemake workflow and the DVC stage, end to end, on the tiny grid of config/ci.yaml.
+
+Every test works in a copy of the working tree under pytest's tmp dir (never in the checkout),
+with PYTHONPATH pointing at the copy's src/ so that the jobs run the copied code. The end-to-end
+tests are marked `slow` but run by the default `pytest` (CI included); this file takes about
+3-4 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SKIP_PARTS = {".git", ".snakemake", "data", "reports", "logs", "__pycache__", ".pytest_cache",
+              ".venv", "build", "dist"}
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("snakemake") is None or shutil.which("dvc") is None,
+    reason="snakemake or dvc missing: pip install -e '.[pipeline]'")
+
+
+# ---------------------------------------------------------------------------- helpers
+def _source_files() -> list[str]:
+    """Tracked and untracked-but-not-ignored files of the checkout (the working tree as it is)."""
+    try:
+        out = subprocess.run(["git", "-C", str(REPO), "ls-files", "-co", "--exclude-standard"],
+                             capture_output=True, text=True, check=True, timeout=60).stdout
+        files = [f for f in out.splitlines() if f]
+    except (OSError, subprocess.SubprocessError):
+        files = [str(p.relative_to(REPO)) for p in REPO.rglob("*") if p.is_file()]
+    return [f for f in files
+            if not (set(Path(f).parts[:-1]) & SKIP_PARTS) and (REPO / f).is_file()
+            and not f.endswith(".egg-info") and ".egg-info/" not in f]
+
+
+def copy_tree(dest: Path, source: Path = REPO) -> Path:
+    """Copy the working tree of the checkout (or of an earlier copy `source`, without the
+    workflow's outputs) to `dest`."""
+    if source == REPO:
+        files = _source_files()
+    else:
+        files = [str(p.relative_to(source)) for p in source.rglob("*")
+                 if p.is_file() and not (set(p.relative_to(source).parts[:-1]) & SKIP_PARTS)]
+    dest.mkdir(parents=True, exist_ok=True)
+    for rel in files:
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / rel, target)
+    return dest
+
+
+def env_for(root: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(root / "src"), env.get("PYTHONPATH", "")]).rstrip(
+        os.pathsep)
+    env["DVC_NO_ANALYTICS"] = "1"
+    env.pop("SNAKEMAKE_PROFILE", None)
+    env.setdefault("MPLBACKEND", "Agg")
+    return env
+
+
+def run(cmd: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=cwd, env=env_for(cwd), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def snakemake(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "snakemake", *args], cwd, timeout)
+
+
+def dvc(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "dvc", *args], cwd, timeout)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a (dry) run: rule -> number of jobs."""
+    counts, in_table = {}, False
+    for line in output.splitlines():
+        if line.startswith("job ") and "count" in line:
+            in_table = True
+            continue
+        if in_table:
+            m = re.match(r"^(\S+)\s+(\d+)$", line.strip())
+            if m and m.group(1) != "total":
+                counts[m.group(1)] = int(m.group(2))
+            elif line.strip().startswith("total"):
+                break
+    return counts
+
+
+def train_jobs(counts: dict[str, int]) -> int:
+    return sum(n for rule, n in counts.items() if rule.startswith("train_"))
+
+
+def ci_config() -> dict:
+    return yaml.safe_load((REPO / "config" / "ci.yaml").read_text())
+
+
+# ---------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory) -> Path:
+    """A fresh copy of the working tree, shared by the quick tests (they write nothing)."""
+    return copy_tree(tmp_path_factory.mktemp("tree"))
+
+
+@pytest.fixture(scope="module")
+def ci_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """config/ci.yaml run for real through the local profile in a copy of the tree."""
+    root = copy_tree(tmp_path_factory.mktemp("ci_run"))
+    proc = snakemake(root, "--profile", "profiles/local", "--cores", "2",
+                     "--configfile", "config/ci.yaml")
+    return root, proc
+
+
+# ---------------------------------------------------------------------------- quick tests
+def test_lint(tree):
+    for config in ("config/ci.yaml", "config/config.yaml"):
+        proc = snakemake(tree, "--lint", "--configfile", config, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "Congratulations" in proc.stdout + proc.stderr
+        assert "Lints for" not in proc.stdout + proc.stderr
+
+
+def test_dry_run_ci(tree):
+    proc = snakemake(tree, "-n", "--configfile", "config/ci.yaml", timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    counts = job_counts(proc.stdout)
+    cfg = ci_config()["envs"]["gridworld"]
+    n_configs = 2 + 1 + 2            # reinforce x2, actor-critic, barfi x2 (config/ci.yaml)
+    assert len(cfg["aux"]) == 2 and set(cfg["methods"]) == {"reinforce", "actor-critic", "barfi"}
+    # Before the selection checkpoint only the tuning blocks are known: one job per grid point.
+    assert train_jobs(counts) == len(cfg["aux"]) * n_configs
+    for rule in ("config_table", "aggregate_tuning", "select_tuning", "aggregate", "select",
+                 "report", "all"):
+        assert counts.get(rule) == 1, (rule, counts)
+    assert not (tree / "data" / "runs").exists()
+    # The shell line of a training job: the whole block of seeds, its overrides, a checkpoint
+    # directory outside the outputs.
+    proc = snakemake(tree, "-n", "-p", "--configfile", "config/ci.yaml", timeout=120)
+    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "barfi train" in ln]
+    assert lines and all("--seeds 1-2" in ln and "--checkpoint-dir data/checkpoints/" in ln
+                         for ln in lines)
+    assert any("--set actor_lr=0.001 --set episodes=30" in ln for ln in lines)
+
+
+@pytest.mark.parametrize("config", ["config/config.yaml", "config/paper.yaml"])
+def test_shipped_configs_are_valid(tree, config):
+    """Every grid point of the default and the published config passes resolve_config (the
+    grid is expanded and checked when the workflow is parsed; only the tables are built)."""
+    proc = snakemake(tree, "data/grid.tsv", "-n", "--configfile", config, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def _with(base: dict, path: str, value) -> dict:
+    """A deep copy of `base` with the dotted key `path` set (None deletes it)."""
+    cfg = json.loads(json.dumps(base))
+    node, keys = cfg, path.split(".")
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    if value is None:
+        node.pop(keys[-1], None)
+    else:
+        node[keys[-1]] = value
+    return cfg
+
+
+GW = "envs.gridworld"
+BAD_CONFIGS = {
+    "unknown env": (_with(ci_config(), "envs.gridwrld", {"aux": ["none"], "methods": {"barfi": None}}),
+                    "envs.gridwrld", "unknown env 'gridwrld'"),
+    "unknown aux": (_with(ci_config(), f"{GW}.aux", ["none", "centre-bonus"]),
+                    f"{GW}.aux", "unknown aux 'centre-bonus'"),
+    "unknown method": (_with(ci_config(), f"{GW}.methods.barfy", {"actor_lr": 0.1}),
+                       f"{GW}.methods.barfy", "unknown method 'barfy'"),
+    "unknown hyperparameter": (_with(ci_config(), f"{GW}.methods.barfi.lambda_gama", [1, 2]),
+                               f"{GW}.methods.barfi.lambda_gama",
+                               "unknown hyperparameter 'lambda_gama'"),
+    "wrong type": (_with(ci_config(), f"{GW}.methods.reinforce.actor_lr", [1.0e-3, "fast"]),
+                   f"{GW}.methods.reinforce.actor_lr", "is not a number"),
+    "out of range": (_with(ci_config(), f"{GW}.fixed.episodes", 0),
+                     f"{GW}.fixed.episodes", "out of range"),
+    "not for this method": (_with(ci_config(), f"{GW}.methods.reinforce.critic_lr", 0.1),
+                            f"{GW}.methods.reinforce.critic_lr", "does not apply to method"),
+    "empty value list": (_with(ci_config(), f"{GW}.methods.barfi.lambda_gamma", []),
+                         f"{GW}.methods.barfi.lambda_gamma", "the grid is empty"),
+    "no env": (_with(ci_config(), "envs", {}), "envs", "the grid is empty"),
+    "no aux": (_with(ci_config(), f"{GW}.aux", []), f"{GW}.aux", "the grid is empty"),
+    "negative seed": (_with(ci_config(), "seeds.tuning", -1), "seeds.tuning",
+                      "less than the minimum of 0"),
+    "negative seed in a range": (_with(ci_config(), "seeds.evaluation", "-3-4"),
+                                 "seeds.evaluation", "not valid"),
+    "overlapping seeds": (_with(ci_config(), "seeds.evaluation", "2-3"), "seeds.evaluation",
+                          "overlap"),
+    "selection window beyond the budget": (_with(ci_config(), "selection.last", 31),
+                                           "selection.last", "exceeds the budget"),
+    "unknown top-level key": (_with(ci_config(), "seed", 1), "<top level>",
+                              "'seed' was unexpected"),
+    "bad selection rule": (_with(ci_config(), "selection.rule", "best"), "selection.rule",
+                           "'best' is not one of"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CONFIGS))
+def test_bad_config_rejected_before_any_job(tmp_path, case):
+    cfg, key, message = BAD_CONFIGS[case]
+    root = tmp_path
+    shutil.copy2(REPO / "Snakefile", root / "Snakefile")
+    shutil.copytree(REPO / "workflow", root / "workflow",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "bad.yaml").write_text(yaml.safe_dump(cfg))
+    proc = run([sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", "bad.yaml"],
+               root, timeout=120)
+    assert proc.returncode != 0
+    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("barfi config error at ")]
+    assert len(errors) == 1, proc.stdout + proc.stderr
+    assert errors[0].startswith(f"barfi config error at {key}: "), errors[0]
+    assert message in errors[0], errors[0]
+    assert not (root / "data").exists() and not (root / "logs").exists()
+
+
+# ---------------------------------------------------------------------------- end to end
+@pytest.mark.slow
+def test_ci_grid_end_to_end(ci_run):
+    root, proc = ci_run
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    import xarray as xr
+
+    cfg = ci_config()
+    runs = sorted((root / "data" / "runs").rglob("seed-*.nc"))
+    # tuning: 2 aux x 5 configs x 2 seeds; evaluation: 2 aux x 3 methods (chosen config) x 2
+    assert len(runs) == 2 * 5 * 2 + 2 * 3 * 2
+    assert not list((root / "data" / "runs").rglob("*.tmp*"))
+    # The choice recorded in the selection, and its evaluation runs on disk.
+    with xr.open_dataset(root / "data" / "selection" / "gridworld.nc", engine="h5netcdf") as sel:
+        assert sel.attrs["rule"] == "split"
+        assert sel.attrs["tuning_seeds"] == "1-2" and sel.attrs["eval_seeds"] == "3-4"
+        best = sel["best_config"].transpose("aux", "method").values
+        for i, aux in enumerate(sel["aux"].values):
+            for j, method in enumerate(sel["method"].values):
+                cid = str(best[i, j])
+                base = root / "data" / "runs" / "gridworld" / str(aux) / str(method)
+                assert (base / cid / "seed-3.nc").is_file() and (base / cid / "seed-4.nc").is_file()
+                others = [d for d in base.iterdir() if d.name != cid]
+                assert all(not (d / "seed-3.nc").exists() for d in others)
+        assert int(sel["n_eval_runs"].min()) == 2
+    with xr.open_dataset(root / "data" / "aggregated" / "gridworld.nc", engine="h5netcdf") as agg:
+        assert set(agg["aux"].values) == set(cfg["envs"]["gridworld"]["aux"])
+        assert agg.sizes["seed"] == 4 and agg.sizes["episode"] == 30
+    # Config tables.
+    configs = (root / "data" / "configs.tsv").read_text().splitlines()
+    assert configs[0].startswith("config_id\t") and len(configs) == 1 + 5
+    grid = (root / "data" / "grid.tsv").read_text().splitlines()
+    assert len(grid) == 1 + 2 * 5
+    # The report.
+    reports = root / "reports"
+    summary = json.loads((reports / "summary.json").read_text())
+    assert summary
+    readme = (reports / "README.md").read_text()
+    for stem in ("curves_gridworld_none_bootstrap", "curves_gridworld_center-bonus_se-ema",
+                 "gamma-phi_gridworld", "sensitivity_gridworld_barfi", "phi-maps_gridworld_none"):
+        assert (reports / f"{stem}.png").is_file() and (reports / f"{stem}.pdf").is_file()
+        assert stem in readme
+    for table in ("summary", "probability_of_improvement", "selected_configs"):
+        for ext in ("md", "csv", "tex"):
+            assert (reports / f"{table}.{ext}").is_file()
+    # Checkpoints are not outputs and are cleared after a completed block.
+    assert not list((root / "data").glob("checkpoints/**/*.pt"))
+    # Nothing left to do.
+    again = snakemake(root, "-n", "--configfile", "config/ci.yaml", timeout=120)
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+
+@pytest.mark.slow
+def test_html_report(ci_run):
+    root, proc = ci_run
+    assert proc.returncode == 0
+    out = snakemake(root, "--configfile", "config/ci.yaml", "--report", "reports/report.html",
+                    timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    html = (root / "reports" / "report.html").read_text(errors="replace")
+    for category in ("Learning curves", "Tables", "Configuration", "GridWorld phi maps"):
+        assert category in html
+
+
+@pytest.mark.slow
+def test_changes_rerun_exactly_the_affected_jobs(ci_run):
+    """A hyperparameter change reruns its grid points only; an analysis-code change reruns no
+    training; a training-code change reruns every training job."""
+    root, proc = ci_run
+    assert proc.returncode == 0
+    # A new lambda_gamma value: one new configuration x 2 aux rewards.
+    cfg = ci_config()
+    cfg["envs"]["gridworld"]["methods"]["barfi"]["lambda_gamma"] = [0.25, 2]
+    (root / "changed.yaml").write_text(yaml.safe_dump(cfg))
+    counts = job_counts(snakemake(root, "-n", "--configfile", "changed.yaml").stdout)
+    assert train_jobs(counts) == 2, counts
+    assert counts.get("aggregate_tuning") == 1
+    # Analysis code: aggregation, selection and report rerun, no training.
+    analysis = root / "src" / "barfi" / "analysis" / "stats.py"
+    original = analysis.read_text()
+    try:
+        analysis.write_text(original + "\n# changed\n")
+        counts = job_counts(snakemake(root, "-n", "--configfile", "config/ci.yaml").stdout)
+        assert train_jobs(counts) == 0, counts
+        assert counts.get("aggregate") == 1 and counts.get("report") == 1, counts
+    finally:
+        analysis.write_text(original)
+    # Training code: every training job. The dry run lists the tuning blocks; the evaluation
+    # blocks join the DAG when the selection checkpoint has run again on the new tuning runs.
+    learner = root / "src" / "barfi" / "envs" / "gridworld.py"
+    original = learner.read_text()
+    try:
+        learner.write_text(original + "\n# changed\n")
+        counts = job_counts(snakemake(root, "-n", "--configfile", "config/ci.yaml").stdout)
+        assert train_jobs(counts) == 2 * 5, counts
+        assert counts.get("select_tuning") == 1, counts
+    finally:
+        learner.write_text(original)
+    counts = job_counts(snakemake(root, "-n", "--configfile", "config/ci.yaml").stdout)
+    assert train_jobs(counts) == 0
+
+
+@pytest.mark.slow
+def test_dvc_repro_and_status(ci_run, tmp_path):
+    """`dvc repro` in a fresh git repository of the working tree (config/ci.yaml as the
+    config), on the run store of the real run: then `dvc status` is clean, a second
+    `dvc repro` does nothing (and runs no Snakemake job), and a modified source file makes the
+    stage dirty."""
+    src_root, proc = ci_run
+    assert proc.returncode == 0
+    root = copy_tree(tmp_path / "clone", source=src_root)   # the code that made the run store
+    shutil.copy2(root / "config" / "ci.yaml", root / "config" / "config.yaml")
+    git = ["git", "-c", "user.email=test@example.org", "-c", "user.name=test"]
+    for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "clone"]):
+        subprocess.run(git + cmd, cwd=root, check=True, capture_output=True, timeout=60)
+    assert not subprocess.run(["git", "ls-files", "data/runs", "reports"], cwd=root,
+                              capture_output=True, text=True).stdout.strip()
+    # The run store of the real run (and Snakemake's records of it): training is not redone.
+    shutil.copytree(src_root / "data", root / "data", dirs_exist_ok=True)
+    shutil.copytree(src_root / ".snakemake" / "metadata", root / ".snakemake" / "metadata")
+
+    first = dvc(root, "repro")
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert (root / "dvc.lock").is_file() and (root / "reports" / "report.html").is_file()
+    assert "rule train_" not in first.stdout + first.stderr      # the run store was reused
+    status = dvc(root, "status")
+    assert status.returncode == 0 and "up to date" in status.stdout, status.stdout + status.stderr
+    second = dvc(root, "repro")
+    assert second.returncode == 0 and "didn't change, skipping" in second.stdout, second.stdout
+    assert "Building DAG" not in second.stdout + second.stderr   # Snakemake did not even start
+    metrics = dvc(root, "metrics", "show")
+    assert metrics.returncode == 0 and "reports/summary.json" in metrics.stdout
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    assert "config/config.yaml" in lock["stages"]["study"]["params"]
+    # A modified source file: the stage is dirty.
+    source = root / "src" / "barfi" / "envs" / "gridworld.py"
+    source.write_text(source.read_text() + "\n# changed\n")
+    status = dvc(root, "status")
+    assert "changed deps" in status.stdout and "src/barfi" in status.stdout, status.stdout
