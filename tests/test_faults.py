@@ -12,6 +12,7 @@ Helpers here are also used by tests/test_slurm.py.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -115,9 +116,17 @@ def run_snakemake(workdir: Path, configfile: Path, *args: str, timeout: float = 
             on_start(proc)
         try:
             rc = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(30)
+        except BaseException as exc:  # a time-out, or the test run interrupted
+            # SIGTERM lets Snakemake cancel its jobs (scancel on SLURM) before it exits.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            if not isinstance(exc, subprocess.TimeoutExpired):
+                raise
             raise AssertionError(f"snakemake ran over {timeout} s; log: {log}\n"
                                  + log.read_text()[-4000:]) from None
     text = log.read_text()

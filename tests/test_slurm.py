@@ -28,6 +28,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+import yaml
 
 from test_faults import REPO, assert_same_data, is_barfi_train, run_snakemake, workflow_config
 
@@ -39,7 +40,44 @@ DAEMONS = ("munged", "slurmctld", "slurmd")
 # 300 s here, were below 3 x 5 s).
 FAST = ["--slurm-init-seconds-before-status-checks", "5"]
 
-pytestmark = pytest.mark.slow
+
+
+def test_profile_settings():
+    """What docs/cluster.md promises about profiles/slurm (no cluster needed)."""
+    profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
+    assert profile["executor"] == "slurm"
+    # Where accounting is off, sacct fails and the plugin would wait forever: squeue, and a
+    # first-check delay small enough that the plugin keeps squeue with SLURM's default
+    # MinJobAge of 300 s (it falls back to sacct below 3 x the delay).
+    assert profile["slurm-status-command"] == "squeue"
+    assert 3 * int(profile["slurm-init-seconds-before-status-checks"]) <= 300
+    assert profile["slurm-requeue"] is True and int(profile["retries"]) >= 1
+    resources = profile["default-resources"]
+    assert {"slurm_partition", "slurm_account", "runtime", "mem_mb"} <= set(resources)
+    assert "--signal=USR1@" in resources["slurm_extra"]
+    assert "attempt" in str(resources["runtime"]) and "attempt" in str(resources["mem_mb"])
+    # Every key is commented: above it, past any keys sharing the comment, a comment line.
+    lines = (PROFILE / "config.yaml").read_text().splitlines()
+    for key in profile:
+        i = next(n for n, line in enumerate(lines) if line.startswith(f"{key}:"))
+        while i > 0 and lines[i - 1] and not lines[i - 1].startswith("#"):
+            i -= 1
+        assert i > 0 and lines[i - 1].startswith("#"), f"{key} has no comment"
+    for key in profile["default-resources"]:
+        i = next(n for n, line in enumerate(lines) if line.startswith(f"  {key}:"))
+        assert lines[i - 1].lstrip().startswith("#"), f"default-resources: {key} has no comment"
+
+
+def test_profile_dry_run_from_repository_root(tmp_path):
+    """`snakemake --profile profiles/slurm` as documented, from the repository root: the profile
+    parses, its settings are valid options of the installed plugin, the DAG builds."""
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", "--dry-run",
+         "--configfile", "config/ci.yaml", "--directory", str(tmp_path), "--quiet", "rules"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "BARFI_SLURM_PARTITION": "somewhere", "BARFI_SLURM_ACCOUNT": "someone"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "train_" in result.stdout + result.stderr
 
 
 def cannot_run(reason: str):
@@ -96,6 +134,7 @@ def alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_cluster_runs_a_job(slurm_cluster, tmp_path):
     assert set(slurm_cluster["pids"]) == set(DAEMONS)
     assert all(alive(pid) for pid in slurm_cluster["pids"].values())
@@ -115,14 +154,17 @@ def test_cluster_runs_a_job(slurm_cluster, tmp_path):
     assert sh("sacct", "-X", "-n", check=False).returncode != 0
 
 
+@pytest.mark.slow
 def test_tiny_grid_through_slurm_profile_equals_local_run(slurm_cluster, tmp_path):
     config = workflow_config(tmp_path)
     start = time.monotonic()
     run_snakemake(tmp_path / "local", config, "--cores", "2", timeout=900)
     local_s = time.monotonic() - start
     start = time.monotonic()
+    # --max-threads: the test node has only os.cpu_count() CPUs, and a job asking for more
+    # (the aggregation asks for 4 threads) would stay pending for ever.
     result = run_snakemake(tmp_path / "slurm", config, "--profile", str(PROFILE), *FAST,
-                           timeout=900)
+                           "--max-threads", str(os.cpu_count()), timeout=900)
     slurm_s = time.monotonic() - start
     submitted = result.stdout.count("has been submitted with SLURM jobid")
     assert submitted >= 10, f"only {submitted} jobs went through SLURM:\n{result.stdout[-3000:]}"
@@ -206,6 +248,7 @@ def _warn(job: str, deadline: float, events: list[str]) -> None:
     events.append("SIGUSR1 sent")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("interrupt", ["requeue", "usr1"])
 def test_interrupted_training_job_resumes_from_its_checkpoint(slurm_cluster, tmp_path, interrupt):
     """requeue: the job is requeued (preemption), SIGTERMed, started again and resumes.
