@@ -108,7 +108,10 @@ def slurm_cluster(tmp_path_factory):
         cannot_run("a SLURM controller already answers on this machine; not starting another "
                    "or touching that one")
 
-    state = tmp_path_factory.mktemp("slurm-state")
+    # SLURM_CI_STATE (PID files, daemon output) lets a caller such as .ci/run stop the daemons
+    # with `ci/slurm/cluster.sh down` even if this process dies before its teardown.
+    state = Path(os.environ.get("SLURM_CI_STATE") or tmp_path_factory.mktemp("slurm-state"))
+    state.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "SLURM_CI_STATE": str(state)}
     start = time.monotonic()
     up = subprocess.run(["bash", str(CLUSTER), "up"], capture_output=True, text=True, env=env,
