@@ -241,10 +241,11 @@ class BarfiLearner(PolicyLearner):
             r = episodes["r_p"]
         elif reward == "naive":
             r = episodes["r_p"] + episodes["r_aux"]
+        elif reward == "phi-detached":
+            with torch.no_grad():
+                r = self.reward_head.reward(feats, episodes["r_p"], episodes["r_aux"])
         else:
             r = self.reward_head.reward(feats, episodes["r_p"], episodes["r_aux"])
-            if reward == "phi-detached":
-                r = r.detach()
         returns = returns_to_go(r * mask, gamma)
         if self.hp.baseline_ema > 0 and baseline is not None:
             returns = self._subtract_baseline(returns, mask, baseline)
@@ -268,13 +269,19 @@ class BarfiLearner(PolicyLearner):
         self.baselines[which] = mean if current is None else decay * current + (1 - decay) * mean
         return centred * mask
 
-    def _sample(self, count: int, exclude_newest: int = 0) -> dict[str, torch.Tensor]:
-        """`count` episodes per agent drawn uniformly (with replacement) from the buffer,
-        excluding the newest `exclude_newest`, each agent from its own `learner` stream."""
+    def _sample_ages(self, count: int, rounds: int = 1, exclude_newest: int = 0) -> torch.Tensor:
+        """Ages (B, rounds, count) of episodes drawn uniformly (with replacement) from the
+        buffer, excluding the newest `exclude_newest`, each agent from its own `learner` stream
+        in one draw per agent for all `rounds` (one round per gradient step)."""
         valid = max(self.buffer.size - exclude_newest, 1)
-        ages = np.stack([g.integers(0, valid, size=count) for g in self.streams["learner"]])
+        ages = np.stack([g.integers(0, valid, size=(rounds, count))
+                         for g in self.streams["learner"]])
         ages = ages + min(exclude_newest, self.buffer.size - 1)
-        return self.buffer.get(torch.as_tensor(ages, device=self.device))
+        return torch.as_tensor(ages, device=self.device)
+
+    def _sample(self, count: int, exclude_newest: int = 0) -> dict[str, torch.Tensor]:
+        """`count` episodes per agent (see `_sample_ages`): dict of (B, count, T, ...)."""
+        return self.buffer.get(self._sample_ages(count, 1, exclude_newest)[:, 0])
 
     def _policy_step(self, objective: torch.Tensor) -> None:
         self.actor_opt.zero_grad(set_to_none=True)
@@ -283,8 +290,9 @@ class BarfiLearner(PolicyLearner):
 
     def _inner_steps(self, steps: int) -> None:
         gamma = self.gamma_phi().detach()
-        for _ in range(steps):
-            episodes = self._sample(self.hp.batch_size)
+        ages = self._sample_ages(self.hp.batch_size, steps)
+        for step in range(steps):
+            episodes = self.buffer.get(ages[:, step])
             self._policy_step(self._objective(episodes, reward="phi-detached", gamma=gamma,
                                               entropy_weight=self.hp.actor_reg,
                                               baseline="inner"))
@@ -328,8 +336,9 @@ class BarfiLearner(PolicyLearner):
         params = [p.detach().requires_grad_() for p in self.policy.parameters()]
         states = diff_opt.init_state(self.actor_opt, self.policy.parameters())
         gamma = self.gamma_phi().detach()
-        for _ in range(steps):
-            episodes = self._sample(hp.batch_size)
+        ages = self._sample_ages(hp.batch_size, steps)
+        for step in range(steps):
+            episodes = self.buffer.get(ages[:, step])
             j = self._objective(episodes, reward="phi", gamma=gamma,
                                 entropy_weight=hp.actor_reg, baseline="inner", params=params)
             grads = torch.autograd.grad(j.sum(), params, create_graph=True)
