@@ -2,7 +2,7 @@
 
 - `barfi train` SIGKILLed several times at random points and restarted with the same
   --checkpoint-dir ends with exactly the dataset of an uninterrupted run.
-- A sweep of >= 20 tiny training jobs through the workflow, with a killer thread SIGKILLing random
+- A sweep of >= 20 tiny runs through the workflow, with a killer thread SIGKILLing random
   `barfi train` processes several times: rerunning the workflow completes, and every run file and
   aggregated dataset equals those of an undisturbed sweep.
 
@@ -153,32 +153,58 @@ def is_barfi_train(proc: psutil.Process) -> bool:
     return False
 
 
-class Killer(threading.Thread):
-    """SIGKILLs `barfi train` processes that descend from `root_pid` (never anybody else's):
-    each one it picks, at a random age between min_age and max_age seconds, until it has killed
-    `kills` processes, each with probability `p` (so that some jobs are left alone)."""
+def checkpoint_written_since(proc: psutil.Process) -> bool:
+    """The process has written a checkpoint into its --checkpoint-dir since it started, i.e. it
+    is inside its training loop."""
+    try:
+        argv, cwd, started = proc.cmdline(), proc.cwd(), proc.create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+    if "--checkpoint-dir" not in argv:
+        return False
+    directory = Path(cwd) / argv[argv.index("--checkpoint-dir") + 1]
+    try:
+        return any(p.stat().st_mtime >= started for p in directory.glob("*.pt"))
+    except FileNotFoundError:
+        return False
 
-    def __init__(self, rng: random.Random, kills: int, min_age: float = 1.0,
-                 max_age: float = 6.0, p: float = 0.5):
+
+class Killer(threading.Thread):
+    """SIGKILLs `barfi train` processes that descend from the watched process (never anybody
+    else's), until it has killed `kills` of them. Each new process is, at random, spared (with
+    probability 1 - p), or killed at a random age in [min_age, max_age] seconds (anywhere: in
+    the imports, the loop or the writing of its files), or killed a random 0-0.5 s after its
+    first checkpoint (surely inside the training loop)."""
+
+    def __init__(self, rng: random.Random, kills: int, min_age: float = 0.5,
+                 max_age: float = 6.0, p: float = 0.6):
         super().__init__(daemon=True)
         self.rng, self.target, self.min_age, self.max_age, self.p = rng, kills, min_age, max_age, p
         self.root_pid: int | None = None
         self.killed: list[str] = []
-        self.decided: dict[int, float | None] = {}  # pid -> age to kill at (None: spare it)
-        self._stop = threading.Event()
+        # pid -> ("age", seconds) | ("checkpoint", delay, first seen) | None (spared)
+        self.plan: dict[int, tuple | None] = {}
+        self._halt = threading.Event()
 
     def watch(self, proc: subprocess.Popen) -> None:
         self.root_pid = proc.pid
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(10)
 
     def run(self) -> None:
-        while not self._stop.is_set() and len(self.killed) < self.target:
+        while not self._halt.is_set() and len(self.killed) < self.target:
             if self.root_pid is not None:
                 self._tick()
-            self._stop.wait(0.05)
+            self._halt.wait(0.02)
+
+    def _decide(self) -> tuple | None:
+        if self.rng.random() >= self.p:
+            return None
+        if self.rng.random() < 0.5:
+            return ("age", self.rng.uniform(self.min_age, self.max_age))
+        return ("checkpoint", self.rng.uniform(0.0, 0.5), None)
 
     def _tick(self) -> None:
         try:
@@ -187,23 +213,30 @@ class Killer(threading.Thread):
             return
         now = time.time()
         for child in children:
-            if not is_barfi_train(child):
+            if child.pid not in self.plan and not is_barfi_train(child):
                 continue
-            key = child.pid
-            if key not in self.decided:
-                self.decided[key] = (self.rng.uniform(self.min_age, self.max_age)
-                                     if self.rng.random() < self.p else None)
-            at = self.decided[key]
+            plan = self.plan.setdefault(child.pid, self._decide())
+            if plan is None:
+                continue
             try:
                 age = now - child.create_time()
-                if at is not None and age >= at:
+                if plan[0] == "age":
+                    due, what = age >= plan[1], f"at age {age:.1f} s"
+                else:
+                    seen = plan[2]
+                    if seen is None and checkpoint_written_since(child):
+                        seen = now
+                        self.plan[child.pid] = plan = ("checkpoint", plan[1], seen)
+                    due = seen is not None and now - seen >= plan[1]
+                    what = f"{plan[1]:.2f} s after its first checkpoint (age {age:.1f} s)"
+                if due:
                     child.send_signal(signal.SIGKILL)
-                    self.killed.append(f"pid {key} at {age:.1f} s: {' '.join(child.cmdline()[2:12])}")
-                    self.decided[key] = None
+                    self.plan[child.pid] = None
+                    self.killed.append(f"SIGKILL {what}: {' '.join(child.cmdline()[3:11])}")
                     if len(self.killed) >= self.target:
                         return
             except psutil.NoSuchProcess:
-                continue
+                self.plan[child.pid] = None
 
 
 # ---------------------------------------------------------------- the tests
@@ -269,15 +302,24 @@ def test_sigkill_at_random_points_then_resume_gives_the_same_dataset(tmp_path):
 
 @pytest.mark.slow
 def test_sweep_survives_random_sigkills(tmp_path):
-    """>= 20 training jobs, one seed each; a killer SIGKILLs several of them at random points;
-    rerunning the workflow completes with the data of an undisturbed sweep."""
+    """>= 20 runs; a killer SIGKILLs several training jobs at random points; rerunning the
+    workflow completes with the data of an undisturbed sweep."""
     rng = random.Random(fault_seed())
+    # config/ci.yaml's grid (10 configurations x 2 tuning seeds, in blocks of 2 seeds: 20 runs in
+    # 10 training jobs), with more episodes and frequent checkpoints so that kills land inside
+    # training loops as well as elsewhere.
     config = workflow_config(
         tmp_path,
-        seeds={"block_size": 1},
         train={"checkpoint_every": 0.2},
     )
-    targets = ["--until", "aggregate", "aggregate_tuning"]
+    grid = yaml.safe_load(config.read_text())
+    for env in grid["envs"].values():
+        env.setdefault("fixed", {})["episodes"] = 80
+    config.write_text(yaml.safe_dump(grid, sort_keys=False))
+    # The tuning half of the workflow: 20 training jobs and their aggregation. (Going on through
+    # the selection checkpoint would double the time; `--until` past a checkpoint also trips
+    # Snakemake's "out of jobs ready" error.)
+    targets = ["--until", "aggregate_tuning"]
     cores = ["--cores", "2"]
 
     clean = tmp_path / "clean"
@@ -288,7 +330,7 @@ def test_sweep_survives_random_sigkills(tmp_path):
     assert len(runs) >= 20, f"only {len(runs)} runs; the fault sweep needs at least 20"
 
     faulty = tmp_path / "faulty"
-    killer = Killer(rng, kills=6, min_age=1.0, max_age=5.0, p=0.5)
+    killer = Killer(rng, kills=6)
     killer.start()
     passes, start = [], time.monotonic()
     try:
