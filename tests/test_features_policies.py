@@ -4,7 +4,6 @@ numpy and torch agree, hand-checked values, the reference's tile coder, sampling
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -14,34 +13,13 @@ from barfi.features import (FourierBasis, RandomReLUFeatures, TileCoding, make_f
                             torch_linear_init)
 from barfi.policies import GaussianPolicy, SoftmaxPolicy, make_policy
 from barfi.rng import BlockStreams
+from stand_ins import Spec
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@dataclass(frozen=True)
-class Spec:
-    """Stand-in for barfi.envs.EnvSpec (only what features and policies read)."""
-    name: str
-    obs_dim: int
-    n_actions: int | None
-    action_dim: int | None = None
-    action_low: float | None = None
-    action_high: float | None = None
-    horizon: int = 20
-    obs_low: tuple | None = None
-    obs_high: tuple | None = None
-
-
-GRID = Spec("gridworld", 2, 4, obs_low=(0.0, 0.0), obs_high=(1.0, 1.0))
-CART = Spec("cartpole", 4, 2, obs_low=(-2.4, -3.5, -0.2095, -3.5), obs_high=(2.4, 3.5, 0.2095, 3.5))
-MC = Spec("mountaincar", 2, 3, obs_low=(-1.2, -0.07), obs_high=(0.5, 0.07))
-CHEETAH = Spec("halfcheetah", 17, None, 6, -1.0, 1.0)
+GRID = Spec("gridworld", 2, 4, horizon=20, obs_low=(0.0, 0.0), obs_high=(1.0, 1.0))
+CART = Spec("cartpole", 4, 2, horizon=20, obs_low=(-2.4, -3.5, -0.2095, -3.5), obs_high=(2.4, 3.5, 0.2095, 3.5))
+MC = Spec("mountaincar", 2, 3, horizon=20, obs_low=(-1.2, -0.07), obs_high=(0.5, 0.07))
+CHEETAH = Spec("halfcheetah", 17, None, 6, -1.0, 1.0, horizon=20)
 
 
 def sample_obs(spec, shape, rng):

@@ -41,13 +41,6 @@ D = 10
 SPECTRA = [(0.5, 5.0), (2.0, 20.0), (100.0, 1000.0)]   # (lambda_min, lambda_max) per agent
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors: intra-op threads only add contention (10x slower on a busy machine)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def spd_batch(spectra=SPECTRA, seed=0):

@@ -49,15 +49,6 @@ TAU = 2.0
 EPS = 1e-5
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors: intra-op threads only add contention (10x slower on a busy machine)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _rel(est, ref):
     """Per-agent relative error of the hypergradient vector (phi and psi together), (B,)."""
     return batch_norm([e - r for e, r in zip(est, ref)]) / batch_norm(ref)

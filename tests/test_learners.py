@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -18,28 +17,7 @@ from barfi.learners.reinforce import episode_tensors, reinforce_loss
 from barfi.learners.returns import (discount_weights, pbrs_returns, pbrs_shaped_rewards,
                                     returns_to_go)
 from barfi.rng import BlockStreams
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@dataclass(frozen=True)
-class Spec:
-    """Stand-in for barfi.envs.EnvSpec."""
-    name: str
-    obs_dim: int
-    n_actions: int | None
-    action_dim: int | None = None
-    action_low: float | None = None
-    action_high: float | None = None
-    horizon: int = 12
-    obs_low: tuple | None = None
-    obs_high: tuple | None = None
+from stand_ins import Spec
 
 
 GRID = Spec("gridworld", 2, 4, obs_low=(0.0, 0.0), obs_high=(1.0, 1.0))
