@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from barfi import train as train_module
 from barfi.config import resolve_config

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from barfi.features import (FourierBasis, RandomReLUFeatures, TileCoding, make_features,
-                            torch_linear_init)
+from barfi.features import TileCoding, make_features, torch_linear_init
 from barfi.policies import GaussianPolicy, SoftmaxPolicy, make_policy
 from barfi.rng import BlockStreams
 from stand_ins import Spec

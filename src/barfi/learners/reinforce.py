@@ -35,7 +35,6 @@ REINFORCE.py, REINFORCEPotential.py; barfi-mujoco/src/algorithms/REINFORCE.py):
 from __future__ import annotations
 
 import copy
-import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -260,6 +259,5 @@ def make(config, spec, streams, device: str = "cpu") -> ReinforceLearner:
     return ReinforceLearner(config, spec, streams, device)
 
 
-__all__ = ["PolicyLearner", "ReinforceLearner", "make", "make_optimizer", "episode_tensors",
-           "ElementwiseRMSprop", "ElementwiseAdam",
+__all__ = ["PolicyLearner", "ReinforceLearner", "make", "episode_tensors",
            "policy_gradient_loss", "reinforce_loss"]
