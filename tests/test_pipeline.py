@@ -150,6 +150,16 @@ def test_dry_run_ci(tree):
     assert lines and all("--seeds 1-2" in ln and "--checkpoint-dir data/checkpoints/" in ln
                          for ln in lines)
     assert any("--set actor_lr=0.001 --set episodes=30" in ln for ln in lines)
+    # The published single-set rule: no selection checkpoint, no evaluation runs.
+    cfg = ci_config()
+    cfg["selection"]["rule"] = "single"
+    (tree / "single.yaml").write_text(yaml.safe_dump(cfg))
+    proc = snakemake(tree, "-n", "--configfile", "single.yaml", timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    counts = job_counts(proc.stdout)
+    assert "select_tuning" not in counts and "aggregate_tuning" not in counts, counts
+    assert train_jobs(counts) == len(cfg["envs"]["gridworld"]["aux"]) * n_configs
+    assert "The run involves checkpoint jobs" not in proc.stdout + proc.stderr
 
 
 @pytest.mark.parametrize("config", ["config/config.yaml", "config/paper.yaml"])
