@@ -26,37 +26,12 @@ import torch
 
 from barfi.config import resolve_config
 from barfi.envs import ENVS
-from barfi.learners import make_learner
+from barfi.learners import EpisodeBatch, make_learner
 from barfi.rng import BlockStreams
-from barfi.train import train
 
 from common import per_seed_table, time_train_process
 
 AUTHORS_BARFI_GRIDWORLD_S = 33.0
-
-
-def filled_learner(method: str, seeds, overrides=None):
-    """A GridWorld learner past its warm-up, with a full buffer of real episodes."""
-    config = resolve_config("gridworld", "center-bonus", method,
-                            {"episodes": 60, "first_mul": 9, "inner_mul": 2, "buffer_size": 50,
-                             **(overrides or {})})
-    learner = make_learner(config, ENVS["gridworld"], BlockStreams(seeds))
-    recorder = {}
-
-    def capture(batch, index):
-        recorder["learner"] = learner
-        return real_end(batch, index)
-    real_end = learner.end_episode
-    learner.end_episode = capture
-    import barfi.train as tm
-    original = tm.make_learner
-    tm.make_learner = lambda *a, **k: learner
-    try:
-        train(config, seeds)
-    finally:
-        tm.make_learner = original
-    learner.end_episode = real_end
-    return learner
 
 
 def outer_step_times(block: int, repeats: int = 20) -> None:
@@ -66,7 +41,7 @@ def outer_step_times(block: int, repeats: int = 20) -> None:
     print("|---|---|---|")
     base = None
     for k in (0, 1, 5, 10, 20, 40):
-        learner = filled_learner("barfi", list(range(block)), {"neumann_terms": k})
+        learner = synthetic_learner("barfi", block, {"neumann_terms": k})
         learner._outer_implicit()  # warm up
         t0 = time.perf_counter()
         for _ in range(repeats):
@@ -76,32 +51,61 @@ def outer_step_times(block: int, repeats: int = 20) -> None:
         print(f"| {k} | {ms:.2f} | {ms / base:.2f} |")
 
 
-def _memory_point(method: str, steps: int) -> float:
-    """Run in a child: MiB of max-RSS growth during one update with `steps` inner steps."""
-    learner = filled_learner(method, [1])
-    learner.hp = resolve_config("gridworld", "center-bonus", method,
-                                {"episodes": 60, "inner_mul": steps, "delta": 1}).hp
+def _memory_point(method: str, steps: int, block: int) -> dict[str, float]:
+    """Run in a fresh child: the memory one update needs with `steps` inner steps. Two figures:
+    the largest autograd graph alive during the update (bytes of tensors saved for backward: the
+    outer step plus one inner step for barfi, the whole unrolled chain for barfi-unrolled), and
+    the growth of the process's max RSS."""
+    learner = synthetic_learner(method, block, {"inner_mul": steps, "delta": 1})
+    saved = [0]
+
+    def pack(t):
+        saved[0] += t.numel() * t.element_size()
+        return t
+
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    if method == "barfi-unrolled":
-        learner._unrolled_update(steps)
-    else:
-        learner._outer_implicit()
-        learner._inner_steps(steps)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        if method == "barfi-unrolled":
+            learner._unrolled_update(steps)  # one graph through every inner step
+        else:
+            learner._outer_implicit()
+            learner._inner_steps(1)  # each inner step's graph is freed by its own backward
+    if method != "barfi-unrolled":
+        learner._inner_steps(steps - 1)
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return (after - before) / 1024.0
+    return {"saved_mib": saved[0] / 2**20, "rss_mib": (after - before) / 1024.0}
 
 
-def memory_table() -> None:
-    print("\nPeak memory growth of one update (MiB of max RSS) vs inner steps, GridWorld, 1 seed")
+def synthetic_learner(method: str, block: int, overrides: dict):
+    """A GridWorld learner whose buffer holds 50 random full-length episodes (no training run,
+    so the child's max RSS before the update is only the set-up's)."""
+    config = resolve_config("gridworld", "center-bonus", method,
+                            {"episodes": 60, "buffer_size": 50, **overrides})
+    learner = make_learner(config, ENVS["gridworld"], BlockStreams(list(range(block))))
+    rng = np.random.default_rng(0)
+    T = ENVS["gridworld"].horizon + 1
+    for _ in range(50):
+        learner.buffer.add(EpisodeBatch(
+            obs=rng.random((block, T, 2)), actions=rng.integers(0, 4, (block, T)),
+            r_p=rng.random((block, T)), r_aux=rng.random((block, T)),
+            mask=np.ones((block, T)), terminated=np.zeros(block, bool),
+            length=np.full(block, T - 1)))
+    return learner
+
+
+def memory_table(block: int) -> None:
+    print(f"\nMemory of one update vs inner steps, GridWorld, block of {block} agents: MiB of the "
+          "largest autograd graph (max-RSS growth in brackets)")
     print("| inner steps | barfi (implicit) | barfi-unrolled |")
     print("|---|---|---|")
     for steps in (5, 10, 20, 40, 80):
         row = []
         for method in ("barfi", "barfi-unrolled"):
-            out = subprocess.run([sys.executable, __file__, "--memory-point", method, str(steps)],
-                                 check=True, capture_output=True, text=True).stdout
-            row.append(json.loads(out.strip().splitlines()[-1]))
-        print(f"| {steps} | {row[0]:.1f} | {row[1]:.1f} |")
+            out = subprocess.run([sys.executable, __file__, "--memory-point", method, str(steps),
+                                  str(block)], check=True, capture_output=True, text=True).stdout
+            point = json.loads(out.strip().splitlines()[-1])
+            row.append(f"{point['saved_mib']:.1f} ({point['rss_mib']:.0f})")
+        print(f"| {steps} | {row[0]} | {row[1]} |")
 
 
 def main() -> None:
@@ -109,15 +113,16 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=40)
     parser.add_argument("--episodes", type=int, default=2000)
     parser.add_argument("--skip-block", action="store_true")
-    parser.add_argument("--memory-point", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--memory-point", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.memory_point:
-        print(json.dumps(_memory_point(args.memory_point[0], int(args.memory_point[1]))))
+        method, steps, block = args.memory_point
+        print(json.dumps(_memory_point(method, int(steps), int(block))))
         return
 
     outer_step_times(args.block)
-    memory_table()
+    memory_table(args.block)
     print("\nFull run wall time, barfi vs reinforce, 1 seed, whole process")
     print("| env | episodes | reinforce s | barfi s | ratio |")
     print("|---|---|---|---|---|")

@@ -194,7 +194,7 @@ class DifferentiableOptimizer:
     def write_back(self, torch_opt: torch.optim.Optimizer, params, states) -> None:
         """Carry the unrolled steps' optimiser state into the real optimiser."""
         for p, st in zip(params, states):
-            entry = torch_opt.state[p]
+            entry = torch_opt.state.setdefault(p, {})
             for key, value in st.items():
                 entry[key] = (value.detach().clone() if isinstance(value, torch.Tensor)
                               else torch.tensor(float(value)))
