@@ -178,14 +178,14 @@ def test_tiny_grid_through_slurm_profile_equals_local_run(slurm_cluster, tmp_pat
 
 
 def _long_training_config(tmp_path: Path) -> Path:
-    """One training job of two seeds that runs long enough (about 12 s of CPU) to be interrupted
-    in the middle. No periodic checkpoint: a resume can only come from the checkpoint that
+    """One training job of two seeds that runs long enough (about 2 s of CPU for the imports,
+    then about 20 s of training on the machine we measured) to be interrupted in the middle. No periodic checkpoint: a resume can only come from the checkpoint that
     `barfi train` writes when SLURM signals it."""
     return workflow_config(
         tmp_path,
         seeds={"tuning": "1-2", "evaluation": "3-4", "block_size": 2},
         train={"checkpoint_every": 100000},
-        envs={"gridworld": {"aux": ["center-bonus"], "fixed": {"episodes": 600},
+        envs={"gridworld": {"aux": ["center-bonus"], "fixed": {"episodes": 4000},
                             "methods": {"reinforce": None}}},
     )
 
@@ -268,7 +268,7 @@ def test_interrupted_training_job_resumes_from_its_checkpoint(slurm_cluster, tmp
     def interrupt_once(proc):
         try:
             deadline = time.monotonic() + 300
-            train = _when_training(workdir, proc, cpu_s=5.0, deadline=deadline)
+            train = _when_training(workdir, proc, cpu_s=4.0, deadline=deadline)
             if train is None:
                 return
             job = _our_job()
