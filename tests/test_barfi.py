@@ -121,3 +121,13 @@ def test_barfi_turns_down_the_misaligned_bonus():
     barfi_return = np.mean([ds.primary_return.values[last].mean() for ds in runs])
     naive_return = np.mean([ds.primary_return.values[last].mean() for ds in naive])
     assert barfi_return >= naive_return, (barfi_return, naive_return)
+
+
+def test_unrolled_on_mountaincar_where_the_first_inner_steps_are_skipped():
+    """MountainCar's published schedule skips the first batch of inner steps, so the first
+    unrolled update meets an actor optimiser without state (a KeyError once)."""
+    config = resolve_config("mountaincar", "bang-bang", "barfi-unrolled",
+                            {"episodes": 9, "first_mul": 2, "inner_mul": 1})
+    (ds,) = train(config, [1])
+    assert ds.attrs["status"] == "completed"
+    assert np.isfinite(ds.phi3_mean.values).all()
