@@ -22,7 +22,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 import barfi
-from barfi.config import ConfigError, HP_FIELDS, METHODS, coerce_value, parse_seeds, resolve_config
+from barfi.config import METHODS, ConfigError, parse_seeds, resolve_config
 
 
 RUN_DIR = "data/runs"
@@ -230,6 +230,14 @@ def block_label(block):
     if list(block) == list(range(block[0], block[-1] + 1)):
         return f"seeds-{block[0]}-{block[-1]}"
     return "seeds-" + "_".join(str(s) for s in block)
+
+
+def train_rule_name(env, block):
+    """train_<env>_seeds_<first>_<last> (contiguous block) or train_<env>_seedlist_<s1>_<s2>..."""
+    env = re.sub(r"\W", "_", env)
+    if list(block) == list(range(block[0], block[-1] + 1)):
+        return f"train_{env}_seeds_{block[0]}_{block[-1]}"
+    return f"train_{env}_seedlist_" + "_".join(str(s) for s in block)
 
 
 def seed_arg(block):

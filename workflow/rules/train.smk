@@ -31,7 +31,7 @@ for (_env, _block), _auxes in train_rule_groups(CELLS).items():
 
     rule:
         name:
-            f"train_{_env}_{_label.replace('-', '_')}"
+            train_rule_name(_env, _block)
         wildcard_constraints:
             env=re.escape(_env),
             aux=alternation(_auxes),
