@@ -283,6 +283,10 @@ def run_block(config: RunConfig, seeds: Sequence[int], out_paths: Sequence[Path 
     last checkpoint."""
     from barfi.dataset import write_dataset
 
+    for path in map(Path, out_paths):
+        # Temporaries of a write that a kill interrupted (atomic_path names them like this).
+        for stale in path.parent.glob(f".{path.name}.*.tmp{path.suffix}"):
+            stale.unlink(missing_ok=True)
     datasets = train(config, seeds, device, checkpoint_dir, checkpoint_every_s, progress)
     paths = [write_dataset(ds, p) for ds, p in zip(datasets, out_paths)]
     if checkpoint_dir:
