@@ -104,9 +104,11 @@ def slurm_cluster(tmp_path_factory):
     if missing:
         cannot_run(f"{', '.join(missing)} not installed (Debian: `ci/slurm/cluster.sh install`, "
                    "i.e. apt-get install slurm-wlm munge)")
-    if shutil.which("sinfo") and sh("timeout", "5", "sinfo", "-h", check=False).returncode == 0:
-        cannot_run("a SLURM controller already answers on this machine; not starting another "
-                   "or touching that one")
+    running = [p.pid for p in psutil.process_iter(["name"])
+               if p.info["name"] in ("slurmctld", "slurmd")]
+    if running or sh("timeout", "5", "sinfo", "-h", check=False).returncode == 0:
+        cannot_run(f"a SLURM cluster already runs on this machine (daemon pids {running}); not "
+                   "starting another or touching that one")
 
     # SLURM_CI_STATE (PID files, daemon output) lets a caller such as .ci/run stop the daemons
     # with `ci/slurm/cluster.sh down` even if this process dies before its teardown.

@@ -57,10 +57,16 @@ do_install() {
   [ "$(id -u)" = 0 ] || die "install needs root"
   export DEBIAN_FRONTEND=noninteractive
   mkdir -p "$STATE"
-  [ "${SKIP_APT_UPDATE:-0}" = 1 ] || apt-get update -q >"$STATE/apt-update.log"
   local pkgs="slurm-wlm munge"
   [ "$WITH_DBD" = 1 ] && pkgs="$pkgs slurmdbd mariadb-server"
-  apt-get install -y -q --no-install-recommends $pkgs >"$STATE/apt.log"
+  # shellcheck disable=SC2086
+  if dpkg-query -W -f='${Status}\n' $pkgs 2>/dev/null | grep -vq '^install ok installed$' \
+     || [ "$(dpkg-query -W -f='${Status}\n' $pkgs 2>/dev/null | wc -l)" -ne "$(echo $pkgs | wc -w)" ]; then
+    [ "${SKIP_APT_UPDATE:-0}" = 1 ] || apt-get update -q >"$STATE/apt-update.log"
+    apt-get install -y -q --no-install-recommends $pkgs >"$STATE/apt.log" \
+      || { tail -n 30 "$STATE/apt.log" >&2; die "apt-get install $pkgs failed"; }
+  fi
+  echo "cluster.sh: installed: $pkgs"
 }
 
 up() {
@@ -76,6 +82,11 @@ up() {
   done
   if timeout 5 sinfo -h >/dev/null 2>&1; then
     die "a SLURM controller already answers on this machine; not starting a second one"
+  fi
+  # A busy controller may not answer within 5 s: also look for the daemons themselves (only
+  # looking; they are not ours to stop).
+  if pgrep -x slurmctld >/dev/null || pgrep -x slurmd >/dev/null; then
+    die "slurmctld or slurmd is already running on this machine (pids: $(pgrep -x 'slurmctld|slurmd' | tr '\n' ' ')); not starting a second cluster"
   fi
   # If anything below fails, stop what was started so far.
   trap 'echo "cluster.sh: up failed, stopping what it started" >&2; down' ERR
