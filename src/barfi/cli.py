@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from barfi import stopping
 from barfi.config import (HP_FIELDS, METHODS, ConfigError, ENV_DEFAULTS, parse_seeds,
                           parse_set_args, resolve_config, valid_keys)
 
@@ -148,6 +149,7 @@ def _list(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    stopping.install()  # before the heavy imports: a signal during start-up is not lost
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
     try:

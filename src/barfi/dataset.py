@@ -142,14 +142,16 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path | str) -> Iterator[Path]:
-    """Yield a temporary path in `path`'s directory (same suffix, so writers that infer the
-    format from the name work); on success it is flushed to disk and renamed onto `path`
-    (readers see the old file or the complete new one), on failure removed. The file gets the
-    usual permissions (0666 minus the umask), not mkstemp's 0600, so a shared run store stays
-    readable."""
+def atomic_path(path: Path | str, keep_suffix: bool = True) -> Iterator[Path]:
+    """Yield a temporary path in `path`'s directory; on success it is flushed to disk and renamed
+    onto `path` (readers see the old file or the complete new one), on failure removed. The
+    file gets the usual permissions (0666 minus the umask), not mkstemp's 0600, so a shared run
+    store stays readable. `keep_suffix`: the temporary ends in `path`'s suffix (for writers
+    that infer the format from the name, e.g. figures); run files and checkpoints end in `.tmp`
+    so that no `*.nc` glob ever picks up a half-written file."""
     path = Path(path)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix,
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.",
+                                suffix=".tmp" + (path.suffix if keep_suffix else ""),
                                 dir=path.parent)
     os.close(fd)
     tmp = Path(name)
@@ -167,7 +169,7 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
 def write_dataset(ds: xr.Dataset, path: Path | str) -> Path:
     """Write `ds` to NetCDF (h5netcdf) atomically."""
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, keep_suffix=False) as tmp:
         ds.to_netcdf(tmp, engine=NETCDF_ENGINE)
     return path
 

@@ -34,11 +34,9 @@ from barfi.dataset import atomic_path, build_dataset, now_iso, provenance
 from barfi.envs import ENVS
 from barfi.learners import EpisodeBatch, make_learner
 from barfi.rng import BlockStreams
+from barfi.stopping import stop_requests
 
 log = logging.getLogger("barfi.train")
-
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
-
 
 class Interrupted(RuntimeError):
     """Training stopped by a signal after saving a checkpoint; rerun to resume."""
@@ -86,7 +84,7 @@ class Checkpointer:
 
     def save(self, key: str, state: dict[str, Any]) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        with atomic_path(self.path(key)) as tmp:
+        with atomic_path(self.path(key), keep_suffix=False) as tmp:
             torch.save(state, tmp)
         self._last = time.monotonic()
 
@@ -105,24 +103,6 @@ def run_key(config: RunConfig, seeds: Sequence[int]) -> str:
     """Checkpoint key of a block: a hash of everything that determines its numbers."""
     text = json.dumps([config.to_attrs(), list(seeds)], sort_keys=True, default=str)
     return "block-" + hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-@contextlib.contextmanager
-def stop_requests():
-    """Turn SIGTERM/SIGUSR1/SIGINT into a flag checked between episodes (only in the main
-    thread, where Python allows handlers)."""
-    flag = {"signal": None}
-    previous = {}
-    def handler(signum, frame):
-        flag["signal"] = signum
-    with contextlib.suppress(ValueError):
-        for sig in STOP_SIGNALS:
-            previous[sig] = signal.signal(sig, handler)
-    try:
-        yield flag
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def train(config: RunConfig, seeds: Sequence[int], device: str = "cpu",
@@ -252,7 +232,8 @@ def train(config: RunConfig, seeds: Sequence[int], device: str = "cpu",
                 checkpointer.save(key, snapshot(index + 1, elapsed))
             if stop["signal"] is not None:
                 progress_line.close()
-                raise Interrupted(f"stopped by signal {signal.Signals(stop['signal']).name} "
+                signum, stop["signal"] = stop["signal"], None  # consumed
+                raise Interrupted(f"stopped by signal {signal.Signals(signum).name} "
                                   f"after episode {index + 1}; checkpoint "
                                   f"{checkpointer.path(key) if checkpointer else 'not kept'}")
             if not alive.any():
@@ -285,7 +266,7 @@ def run_block(config: RunConfig, seeds: Sequence[int], out_paths: Sequence[Path 
 
     for path in map(Path, out_paths):
         # Temporaries of a write that a kill interrupted (atomic_path names them like this).
-        for stale in path.parent.glob(f".{path.name}.*.tmp{path.suffix}"):
+        for stale in path.parent.glob(f".{path.name}.*.tmp*"):
             stale.unlink(missing_ok=True)
     datasets = train(config, seeds, device, checkpoint_dir, checkpoint_every_s, progress)
     paths = [write_dataset(ds, p) for ds, p in zip(datasets, out_paths)]
