@@ -171,3 +171,16 @@ def test_progress_line_only_on_a_terminal():
             assert "12345 steps/s" in stream.text
         else:
             assert stream.text == ""
+
+
+def test_a_signal_during_start_up_is_not_lost(tmp_path):
+    """SIGTERM before torch has even been imported: the run still stops at its first episode
+    boundary with a checkpoint (exit 75), rather than dying without one."""
+    proc = subprocess.Popen(_cli(tmp_path, "--out-dir", str(tmp_path / "out")),
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(0.4)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 75, err
+    assert "after episode 1;" in err
+    assert list((tmp_path / "ckpt").glob("*.pt"))
