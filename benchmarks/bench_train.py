@@ -16,12 +16,10 @@ import argparse
 import time
 
 import gymnasium as gym
-import numpy as np
 import torch
 
 import barfi.envs  # noqa: F401  (registers barfi/... Gymnasium ids)
 from barfi.config import resolve_config
-from barfi.envs import ENVS
 from barfi.train import train
 
 from common import per_seed_table

@@ -16,7 +16,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import math
 import signal
 import sys
 import time
@@ -274,9 +273,3 @@ def run_block(config: RunConfig, seeds: Sequence[int], out_paths: Sequence[Path 
         Checkpointer(Path(checkpoint_dir)).clear(run_key(config, seeds))
     return paths
 
-
-def steps_per_second(datasets: list[xr.Dataset]) -> float:
-    """Env steps per wall-clock second of a block (for logs and benchmarks)."""
-    steps = sum(float(ds.episode_length.sum()) for ds in datasets)
-    wall = max(float(ds.wall_time.max()) for ds in datasets)
-    return steps / wall if wall > 0 and math.isfinite(wall) else float("nan")
