@@ -46,7 +46,8 @@ class Hyperparameters:
                       min=0.0, max=1.0)
     optimizer: str = hp("rmsprop", "optimiser of every learned parameter", choices=("rmsprop", "adam"))
     actor_lr: float = hp(5e-3, "policy learning rate", min=0.0, min_open=True)
-    actor_reg: float = hp(0.25, "entropy bonus weight of the policy loss", min=0.0)
+    actor_reg: float = hp(0.25, "entropy bonus weight of the policy loss", min=0.0,
+                          methods=REINFORCE_METHODS + BARFI_METHODS)
     delta: int = hp(3, "episodes between updates (the paper's delta)", min=1)
     batch_size: int = hp(1, "episodes per inner policy-gradient estimate", min=1)
     discounted_returns: bool = hp(False, "weight the policy gradient by gamma^t (unbiased); "
@@ -106,13 +107,18 @@ class Hyperparameters:
 
 HP_FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(Hyperparameters)}
 
-# Published defaults per environment (paper-spec section 4, configuration 0 of each sweep).
+# Published defaults: configuration 0 (the first value of every swept list) of the reference
+# repository's sweep files, per env, method and aux reward. `ENV_DEFAULTS` is each env's base;
+# `PUBLISHED_OVERLAYS` are applied on top, in order, where the method (and the aux reward, when
+# one is named) matches. tests/test_published_defaults.py compares the result with a table of
+# the reference's configuration-0 values for every env x aux x method.
 ENV_DEFAULTS: dict[str, dict[str, Any]] = {
     "gridworld": dict(episodes=2000, actor_lr=5e-3, actor_reg=0.25, critic_lr=5e-3,
                       buffer_size=1000, reward_lr=5e-3, gamma_lr=5e-3, lambda_gamma=0.06125,
                       lambda_r=0.0, neumann_alpha=5e-4, first_mul=150),
-    "mountaincar": dict(episodes=500, actor_lr=0.0625, actor_reg=0.0, critic_lr=1 / 32,
-                        buffer_size=5, reward_lr=1 / 64, gamma_lr=1 / 64, lambda_gamma=0.0,
+    # bang-bang is the base; the velocity sweeps differ (overlays below).
+    "mountaincar": dict(episodes=500, actor_lr=0.0625, actor_reg=0.25, critic_lr=1 / 32,
+                        buffer_size=5, reward_lr=1 / 64, gamma_lr=0.0, lambda_gamma=0.0,
                         lambda_r=0.0, inner_mul=3, neumann_alpha=1e-3, first_mul=50,
                         first_steps=False),
     "cartpole": dict(episodes=1000, actor_lr=1e-3, actor_reg=0.25, critic_lr=1e-3,
@@ -124,20 +130,32 @@ ENV_DEFAULTS: dict[str, dict[str, Any]] = {
                         lambda_gamma=0.0, neumann_alpha=1e-3, first_mul=30, warmup=False),
 }
 
+PUBLISHED_OVERLAYS: tuple[tuple[str, tuple[str, ...], tuple[str, ...] | None,
+                                dict[str, Any]], ...] = (
+    # (env, methods, aux rewards or None for every one, values)
+    ("gridworld", ("actor-critic-pbrs",), ("center-bonus",),
+     dict(actor_lr=1e-4, critic_lr=1e-4, actor_reg=0.0)),
+    ("mountaincar", ACTOR_CRITIC_METHODS, None, dict(actor_lr=1 / 32, actor_reg=0.0)),
+    ("mountaincar", METHODS, ("velocity",), dict(episodes=2000)),
+    ("mountaincar", REINFORCE_METHODS, ("velocity",), dict(actor_lr=1 / 64, actor_reg=0.0)),
+    ("mountaincar", ACTOR_CRITIC_METHODS, ("velocity",), dict(actor_lr=1 / 64)),
+    ("mountaincar", BARFI_METHODS, ("velocity",),
+     dict(actor_lr=1 / 128, actor_reg=0.0, buffer_size=10, lambda_gamma=0.06125,
+          gamma_lr=1 / 64, inner_mul=5)),
+    ("cartpole", ACTOR_CRITIC_METHODS, None, dict(actor_lr=5e-4, critic_lr=5e-4, actor_reg=0.0)),
+    ("halfcheetah", ACTOR_CRITIC_METHODS, None, dict(actor_lr=7.5e-5, critic_lr=7.5e-5)),
+    ("halfcheetah", BARFI_METHODS, None, dict(delta=3)),
+    # The first-order ablation's own sweep (its configuration 0 has no reward-weight penalty).
+    ("halfcheetah", ("barfi-first-order",), None, dict(lambda_r=0.0)),
+)
 
-# Published defaults that differ between method families of one environment (the reference
-# sweeps' configuration 0): they overlay ENV_DEFAULTS for the methods of the family.
-ENV_METHOD_DEFAULTS: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {
-    ("mountaincar", BARFI_METHODS): dict(actor_reg=0.25),
-    ("halfcheetah", BARFI_METHODS): dict(delta=3),
-}
 
-
-def published_defaults(env: str, method: str) -> dict[str, Any]:
-    """The published default hyperparameters of `method` on `env`."""
+def published_defaults(env: str, method: str, aux: str | None = None) -> dict[str, Any]:
+    """The published default hyperparameters of `method` on `env` (with aux reward `aux`;
+    None: the env's first published aux reward)."""
     values = dict(ENV_DEFAULTS.get(env, {}))
-    for (e, methods), extra in ENV_METHOD_DEFAULTS.items():
-        if e == env and method in methods:
+    for e, methods, auxes, extra in PUBLISHED_OVERLAYS:
+        if e == env and method in methods and (auxes is None or aux in auxes):
             values.update(extra)
     return values
 
@@ -257,7 +275,7 @@ def resolve_config(env: str, aux: str, method: str,
             raise ConfigError(f"hyperparameter {key!r} does not apply to method {method}; "
                               f"valid: " + ", ".join(allowed))
         values[key] = coerce_value(key, raw)
-    merged = {**published_defaults(env, method), **values}
+    merged = {**published_defaults(env, method, aux), **values}
     hparams = Hyperparameters(**merged)
     return RunConfig(env=env, aux=aux, method=method, hp=hparams,
                      overrides=tuple(sorted(values.items())))
