@@ -68,13 +68,27 @@ def env_for(root: Path) -> dict[str, str]:
     return env
 
 
-def run(cmd: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=cwd, env=env_for(cwd), capture_output=True, text=True,
-                          timeout=timeout)
+def without_installation_on_path(env: dict[str, str]) -> dict[str, str]:
+    """`env` with no directory on PATH that holds this installation's interpreter or its
+    `barfi` and `snakemake` commands: a venv that is not activated, Snakemake started by its
+    full path (as schedulers and wrappers do)."""
+    own = {str(Path(sys.executable).parent)}
+    dirs = [d for d in env.get("PATH", "").split(os.pathsep)
+            if d and d not in own and not any(shutil.which(c, path=d) for c in ("barfi",
+                                                                               "snakemake"))]
+    return {**env, "PATH": os.pathsep.join(dirs or ["/usr/bin", "/bin"])}
 
 
-def snakemake(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return run([sys.executable, "-m", "snakemake", *args], cwd, timeout)
+def run(cmd: list[str], cwd: Path, timeout: float = 600, bare_path: bool = False
+        ) -> subprocess.CompletedProcess:
+    env = env_for(cwd)
+    return subprocess.run(cmd, cwd=cwd, env=without_installation_on_path(env) if bare_path else env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def snakemake(cwd: Path, *args: str, timeout: float = 600, bare_path: bool = False
+              ) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "snakemake", *args], cwd, timeout, bare_path)
 
 
 def dvc(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -114,10 +128,11 @@ def tree(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def ci_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """config/ci.yaml run for real through the local profile in a copy of the tree."""
+    """config/ci.yaml run for real through the local profile in a copy of the tree, with
+    nothing of this installation on PATH (the jobs must run the workflow's interpreter)."""
     root = copy_tree(tmp_path_factory.mktemp("ci_run"))
     proc = snakemake(root, "--profile", "profiles/local", "--cores", "2",
-                     "--configfile", "config/ci.yaml")
+                     "--configfile", "config/ci.yaml", bare_path=True)
     return root, proc
 
 
@@ -243,6 +258,15 @@ def test_bad_config_rejected_before_any_job(tmp_path, case):
 def test_ci_grid_end_to_end(ci_run):
     root, proc = ci_run
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    bare = without_installation_on_path(env_for(root))["PATH"]
+    assert shutil.which("barfi", path=bare) is None and shutil.which("snakemake", path=bare) is None
+    # The cost, before the first job: 2 aux x 5 configs tuning blocks now, 2 aux x 3 methods
+    # evaluation blocks after the selection; 3 s start-up + 2 seeds x 30 episodes x 3.8 ms each.
+    cost = [ln for ln in proc.stderr.splitlines() if ln.startswith("barfi: ")]
+    assert cost and cost[0].startswith(
+        "barfi: 10 training jobs (20 seed runs) to run now, up to 6 more (12 seed runs) on the "
+        "evaluation seeds after the selection; expected about 44 CPU-seconds of training"), cost
+    assert proc.stderr.index(cost[0]) < proc.stderr.index("rule train_"), "printed before a job"
     import xarray as xr
 
     cfg = ci_config()
@@ -269,6 +293,8 @@ def test_ci_grid_end_to_end(ci_run):
     # Config tables.
     configs = (root / "data" / "configs.tsv").read_text().splitlines()
     assert configs[0].startswith("config_id\t") and len(configs) == 1 + 5
+    # The env's own table (what its aggregation checks): here the only env, so the same rows.
+    assert (root / "data" / "configs" / "gridworld.tsv").read_text().splitlines() == configs
     grid = (root / "data" / "grid.tsv").read_text().splitlines()
     assert len(grid) == 1 + 2 * 5
     # The report.
