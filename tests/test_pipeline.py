@@ -253,6 +253,22 @@ def test_bad_config_rejected_before_any_job(tmp_path, case):
     assert not (root / "data").exists() and not (root / "logs").exists()
 
 
+def test_nested_config_override_has_its_yaml_type(tmp_path):
+    """`--config 'seeds={tuning: 5-6, block_size: 1}'`: nested values typed as in a config file
+    (Snakemake alone reads them all as strings), and a bad one named in one line."""
+    root = copy_tree(tmp_path / "tree")
+    proc = snakemake(root, "data/grid.tsv", "--cores", "1", "--configfile", "config/ci.yaml",
+                     "--config", "seeds={tuning: 5-6, evaluation: 7, block_size: 1}", timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = (root / "data" / "grid.tsv").read_text().splitlines()
+    assert rows[1].split("\t")[4:6] == ["5-6", "7"], rows[1]
+    bad = snakemake(root, "-n", "--configfile", "config/ci.yaml",
+                    "--config", "selection={last: many}", timeout=120)
+    errors = [ln for ln in (bad.stdout + bad.stderr).splitlines() if ln.startswith("barfi config")]
+    assert bad.returncode != 0 and errors == [
+        "barfi config error at selection.last: 'many' is not of type 'integer'"], bad.stderr
+
+
 # ---------------------------------------------------------------------------- end to end
 @pytest.mark.slow
 def test_ci_grid_end_to_end(ci_run):
@@ -338,9 +354,22 @@ def test_changes_rerun_exactly_the_affected_jobs(ci_run):
     cfg = ci_config()
     cfg["envs"]["gridworld"]["methods"]["barfi"]["lambda_gamma"] = [0.25, 2]
     (root / "changed.yaml").write_text(yaml.safe_dump(cfg))
-    counts = job_counts(snakemake(root, "-n", "--configfile", "changed.yaml").stdout)
+    dry = snakemake(root, "-n", "--configfile", "changed.yaml")
+    counts = job_counts(dry.stdout)
     assert train_jobs(counts) == 2, counts
     assert counts.get("aggregate_tuning") == 1
+    # The config tables rerun, saying so in a line of hashes, not the whole grid.
+    reasons = [ln for ln in (dry.stdout + dry.stderr).splitlines() if "Params have changed" in ln]
+    assert len(reasons) == 2 and all(len(ln) < 250 for ln in reasons), reasons
+    # A new env: its training and analysis only; gridworld's aggregation and selection stay.
+    cfg = ci_config()
+    cfg["envs"]["mountaincar"] = {"aux": ["velocity"], "fixed": {"episodes": 12},
+                                  "methods": {"reinforce": None}}
+    (root / "two-envs.yaml").write_text(yaml.safe_dump(cfg))
+    counts = job_counts(snakemake(root, "-n", "--configfile", "two-envs.yaml").stdout)
+    assert train_jobs(counts) == 1, counts
+    for rule in ("env_config_table", "aggregate_tuning", "select_tuning", "aggregate", "select"):
+        assert counts.get(rule) == 1, (rule, counts)
     # Analysis code: aggregation, selection and report rerun, no training.
     analysis = root / "src" / "barfi" / "analysis" / "stats.py"
     original = analysis.read_text()
