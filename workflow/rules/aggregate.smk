@@ -44,7 +44,7 @@ rule aggregate_tuning:
     conda:
         "../envs/barfi.yaml"
     shell:
-        "{PYTHON} -m barfi.analysis aggregate --out {output} --files-from {input.runs}"
+        '"$BARFI_PYTHON" -m barfi.analysis aggregate --out {output} --files-from {input.runs}'
         " --config-table {input.configs} --jobs {threads} > {log} 2>&1"
 
 
@@ -62,7 +62,7 @@ checkpoint select_tuning:
     conda:
         "../envs/barfi.yaml"
     shell:
-        "{PYTHON} -m barfi.analysis select {input} --out {output}"
+        '"$BARFI_PYTHON" -m barfi.analysis select {input} --out {output}'
         " --tuning-seeds {params.seeds} --eval-seeds {params.seeds} --rule single"
         " --last {params.last} > {log} 2>&1"
 
@@ -95,7 +95,7 @@ rule aggregate:
     conda:
         "../envs/barfi.yaml"
     shell:
-        "{PYTHON} -m barfi.analysis aggregate --out {output} --files-from {input.runs}"
+        '"$BARFI_PYTHON" -m barfi.analysis aggregate --out {output} --files-from {input.runs}'
         " --config-table {input.configs} --jobs {threads} > {log} 2>&1"
 
 
@@ -115,6 +115,6 @@ rule select:
     conda:
         "../envs/barfi.yaml"
     shell:
-        "{PYTHON} -m barfi.analysis select {input} --out {output}"
+        '"$BARFI_PYTHON" -m barfi.analysis select {input} --out {output}'
         " --tuning-seeds {params.tuning} --eval-seeds {params.evaluation}"
         " --rule {params.rule} --last {params.last} > {log} 2>&1"

@@ -13,7 +13,6 @@ import itertools
 import json
 import os
 import re
-import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,11 +30,14 @@ from barfi.config import METHODS, ConfigError, parse_seeds, resolve_config
 RUN_DIR = "data/runs"
 # The package the jobs run (the checkout's src/barfi with the usual editable install).
 PKG_DIR = Path(barfi.__file__).resolve().parent
-# The interpreter of every job: the one running this workflow (whose environment has barfi, as
-# the import above proves), by full path, so jobs need no activated venv and nothing on PATH;
-# on SLURM the job's Snakemake runs under the same path. With --sdm conda, the job environment's.
-PYTHON = ("python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
-          else shlex.quote(sys.executable))
+# The interpreter of every job, "$BARFI_PYTHON" in the shell commands: the one running this
+# workflow (whose environment has barfi, as the import above proves), by full path, so jobs need
+# no activated venv and nothing on PATH; on SLURM the job's Snakemake runs under the same path
+# and sets it again. With --sdm conda, the job environment's python. (An environment variable,
+# not a param: a param would rerun every job on a machine whose venv lives elsewhere.)
+os.environ.update(BARFI_PYTHON=(
+    "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    else sys.executable))
 
 
 def config_error(where, message):

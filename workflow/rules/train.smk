@@ -77,7 +77,8 @@ for (_env, _block), _auxes in train_rule_groups(CELLS).items():
         conda:
             "../envs/barfi.yaml"
         shell:
-            "{PYTHON} -m barfi train --env {wildcards.env} --aux {wildcards.aux} --method {wildcards.method}"
+            '"$BARFI_PYTHON" -m barfi train --env {wildcards.env} --aux {wildcards.aux}'
+            " --method {wildcards.method}"
             " --seeds {params.seeds} --out-dir {params.out_dir} {params.sets}"
             " --device {params.device} --threads {threads}"
             " --checkpoint-dir {params.checkpoint_dir}"
