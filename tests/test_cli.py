@@ -87,3 +87,47 @@ def test_list_names_every_method(capsys):
     out = capsys.readouterr().out
     for name in ("gridworld", "center-bonus", "barfi-unrolled", "actor-critic-pbrs"):
         assert name in out
+
+
+def test_list_describes_every_aux_reward(capsys):
+    """Each aux reward with its one-line description, saying which is the good and the bad one."""
+    from barfi.aux_rewards import AUX_REWARDS
+
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for env, rewards in AUX_REWARDS.items():
+        for name, aux in rewards.items():
+            assert any(line.split()[:1] == [name] and aux.description in line
+                       for line in out.splitlines()), (env, name)
+    assert "bad: -5 if the action matches a PD controller" in out
+
+
+def test_list_method_on_an_env_shows_the_published_values(capsys):
+    """`--env` gives the values a run of that env would use (published, per method family)."""
+    assert main(["list", "--method", "barfi", "--env", "mountaincar"]) == 0
+    rows = {line.split()[0]: line.split()[1:3] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows["actor_lr"] == ["0.0625", "*"]          # MountainCar's published learning rate
+    assert rows["actor_reg"] == ["0.25", "*"]           # its BARFI family's entropy weight
+    assert rows["neumann_terms"][0] == "5"              # not published: the generic default
+    assert main(["list", "--method", "reinforce", "--env", "mountaincar"]) == 0
+    rows = {line.split()[0]: line.split()[1:3] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows["actor_reg"] == ["0.0", "*"] and "reward_lr" not in rows
+    assert main(["list", "--method", "reinforce"]) == 0
+    out = capsys.readouterr().out
+    assert "published: gridworld 0.005, mountaincar 0.0625, cartpole 0.001, halfcheetah 0.0001" in out
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["list", "--env", "maze"], ["unknown env 'maze'", "gridworld"]),
+    (["list", "--method", "ppo", "--env", "cartpole"], ["unknown method 'ppo'", "barfi"]),
+])
+def test_list_bad_name_is_one_line(capsys, argv, words):
+    assert main(argv) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and all(w in err for w in words), err
+
+
+def test_python_dash_m_barfi_is_the_cli():
+    proc = subprocess.run([sys.executable, "-m", "barfi", "list", "--env", "cartpole"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "pd-disagree-noisy" in proc.stdout, proc.stderr

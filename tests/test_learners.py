@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from barfi.checkpoint import decode, encode
 from barfi.config import Hyperparameters, RunConfig
 from barfi.learners import EpisodeBatch, make_learner
 from barfi.learners.reinforce import episode_tensors, reinforce_loss
@@ -293,10 +294,10 @@ def test_state_dict_round_trip_resumes_identically(method, spec):
     for k in range(4):                                    # stop mid-cycle (pending episodes)
         a.end_episode(eps[k], k)
     buf = io.BytesIO()
-    torch.save(a.state_dict(), buf)
+    torch.save(encode(a.state_dict()), buf)               # as a checkpoint: data only
     buf.seek(0)
     b = make_learner(cfg, spec, BlockStreams([3, 4]))     # different init, then overwritten
-    b.load_state_dict(torch.load(buf, weights_only=False))
+    b.load_state_dict(decode(torch.load(buf, weights_only=True)))
     for k in range(4, 8):
         a.end_episode(eps[k], k)
         b.end_episode(eps[k], k)

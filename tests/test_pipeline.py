@@ -68,13 +68,27 @@ def env_for(root: Path) -> dict[str, str]:
     return env
 
 
-def run(cmd: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=cwd, env=env_for(cwd), capture_output=True, text=True,
-                          timeout=timeout)
+def without_installation_on_path(env: dict[str, str]) -> dict[str, str]:
+    """`env` with no directory on PATH that holds this installation's interpreter or its
+    `barfi` and `snakemake` commands: a venv that is not activated, Snakemake started by its
+    full path (as schedulers and wrappers do)."""
+    own = {str(Path(sys.executable).parent)}
+    dirs = [d for d in env.get("PATH", "").split(os.pathsep)
+            if d and d not in own and not any(shutil.which(c, path=d) for c in ("barfi",
+                                                                               "snakemake"))]
+    return {**env, "PATH": os.pathsep.join(dirs or ["/usr/bin", "/bin"])}
 
 
-def snakemake(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return run([sys.executable, "-m", "snakemake", *args], cwd, timeout)
+def run(cmd: list[str], cwd: Path, timeout: float = 600, bare_path: bool = False
+        ) -> subprocess.CompletedProcess:
+    env = env_for(cwd)
+    return subprocess.run(cmd, cwd=cwd, env=without_installation_on_path(env) if bare_path else env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def snakemake(cwd: Path, *args: str, timeout: float = 600, bare_path: bool = False
+              ) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "snakemake", *args], cwd, timeout, bare_path)
 
 
 def dvc(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -114,10 +128,11 @@ def tree(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def ci_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    """config/ci.yaml run for real through the local profile in a copy of the tree."""
+    """config/ci.yaml run for real through the local profile in a copy of the tree, with
+    nothing of this installation on PATH (the jobs must run the workflow's interpreter)."""
     root = copy_tree(tmp_path_factory.mktemp("ci_run"))
     proc = snakemake(root, "--profile", "profiles/local", "--cores", "2",
-                     "--configfile", "config/ci.yaml")
+                     "--configfile", "config/ci.yaml", bare_path=True)
     return root, proc
 
 
@@ -238,11 +253,36 @@ def test_bad_config_rejected_before_any_job(tmp_path, case):
     assert not (root / "data").exists() and not (root / "logs").exists()
 
 
+def test_nested_config_override_has_its_yaml_type(tmp_path):
+    """`--config 'seeds={tuning: 5-6, block_size: 1}'`: nested values typed as in a config file
+    (Snakemake alone reads them all as strings), and a bad one named in one line."""
+    root = copy_tree(tmp_path / "tree")
+    proc = snakemake(root, "data/grid.tsv", "--cores", "1", "--configfile", "config/ci.yaml",
+                     "--config", "seeds={tuning: 5-6, evaluation: 7, block_size: 1}", timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = (root / "data" / "grid.tsv").read_text().splitlines()
+    assert rows[1].split("\t")[4:6] == ["5-6", "7"], rows[1]
+    bad = snakemake(root, "-n", "--configfile", "config/ci.yaml",
+                    "--config", "selection={last: many}", timeout=120)
+    errors = [ln for ln in (bad.stdout + bad.stderr).splitlines() if ln.startswith("barfi config")]
+    assert bad.returncode != 0 and errors == [
+        "barfi config error at selection.last: 'many' is not of type 'integer'"], bad.stderr
+
+
 # ---------------------------------------------------------------------------- end to end
 @pytest.mark.slow
 def test_ci_grid_end_to_end(ci_run):
     root, proc = ci_run
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    bare = without_installation_on_path(env_for(root))["PATH"]
+    assert shutil.which("barfi", path=bare) is None and shutil.which("snakemake", path=bare) is None
+    # The cost, before the first job: 2 aux x 5 configs tuning blocks now, 2 aux x 3 methods
+    # evaluation blocks after the selection; 3 s start-up + 2 seeds x 30 episodes x 3.8 ms each.
+    cost = [ln for ln in proc.stderr.splitlines() if ln.startswith("barfi: ")]
+    assert cost and cost[0].startswith(
+        "barfi: 10 training jobs (20 seed runs) to run now, up to 6 more (12 seed runs) on the "
+        "evaluation seeds after the selection; expected about 44 CPU-seconds of training"), cost
+    assert proc.stderr.index(cost[0]) < proc.stderr.index("rule train_"), "printed before a job"
     import xarray as xr
 
     cfg = ci_config()
@@ -269,6 +309,8 @@ def test_ci_grid_end_to_end(ci_run):
     # Config tables.
     configs = (root / "data" / "configs.tsv").read_text().splitlines()
     assert configs[0].startswith("config_id\t") and len(configs) == 1 + 5
+    # The env's own table (what its aggregation checks): here the only env, so the same rows.
+    assert (root / "data" / "configs" / "gridworld.tsv").read_text().splitlines() == configs
     grid = (root / "data" / "grid.tsv").read_text().splitlines()
     assert len(grid) == 1 + 2 * 5
     # The report.
@@ -312,9 +354,22 @@ def test_changes_rerun_exactly_the_affected_jobs(ci_run):
     cfg = ci_config()
     cfg["envs"]["gridworld"]["methods"]["barfi"]["lambda_gamma"] = [0.25, 2]
     (root / "changed.yaml").write_text(yaml.safe_dump(cfg))
-    counts = job_counts(snakemake(root, "-n", "--configfile", "changed.yaml").stdout)
+    dry = snakemake(root, "-n", "--configfile", "changed.yaml")
+    counts = job_counts(dry.stdout)
     assert train_jobs(counts) == 2, counts
     assert counts.get("aggregate_tuning") == 1
+    # The config tables rerun, saying so in a line of hashes, not the whole grid.
+    reasons = [ln for ln in (dry.stdout + dry.stderr).splitlines() if "Params have changed" in ln]
+    assert len(reasons) == 2 and all(len(ln) < 250 for ln in reasons), reasons
+    # A new env: its training and analysis only; gridworld's aggregation and selection stay.
+    cfg = ci_config()
+    cfg["envs"]["mountaincar"] = {"aux": ["velocity"], "fixed": {"episodes": 12},
+                                  "methods": {"reinforce": None}}
+    (root / "two-envs.yaml").write_text(yaml.safe_dump(cfg))
+    counts = job_counts(snakemake(root, "-n", "--configfile", "two-envs.yaml").stdout)
+    assert train_jobs(counts) == 1, counts
+    for rule in ("env_config_table", "aggregate_tuning", "select_tuning", "aggregate", "select"):
+        assert counts.get(rule) == 1, (rule, counts)
     # Analysis code: aggregation, selection and report rerun, no training.
     analysis = root / "src" / "barfi" / "analysis" / "stats.py"
     original = analysis.read_text()

@@ -47,7 +47,8 @@ class AuxReward:
     name: str
     """name used on the command line and in run datasets"""
     description: str
-    """one line: what it rewards"""
+    """one line: what it rewards, after "good:" or "bad:" where the study uses it as a
+    well- or mis-specified heuristic"""
     fn: Callable[..., np.ndarray]
     """fn(obs, action, next_obs, terminated, info, noise) -> (B,) float64"""
 
@@ -95,7 +96,7 @@ CENTRE_BONUS = 50.0
 
 
 @register_aux("gridworld", "distance",
-              "minus the squared distance to the goal centre (0.87, 0.87), per sub-step")
+              "good: minus the squared distance to the goal centre (0.87, 0.87), per sub-step")
 def gridworld_distance(obs, action, next_obs, terminated, info, noise):
     """Good aux (correct version): -sum over taken sub-steps of ||p_k - (0.87, 0.87)||^2."""
     squared = np.sum((info["substep_pos"] - GOAL_CENTRE) ** 2, axis=-1)      # (B, 4)
@@ -103,7 +104,7 @@ def gridworld_distance(obs, action, next_obs, terminated, info, noise):
 
 
 @register_aux("gridworld", "distance-as-published",
-              "the reference's distance: -(x - 0.87)^2 - 0.0144 per sub-step (its y bug)")
+              "good, as published: -(x - 0.87)^2 - 0.0144 per sub-step (the reference's y bug)")
 def gridworld_distance_as_published(obs, action, next_obs, terminated, info, noise):
     """Good aux as the reference computed it: its `dist` takes the y of the goal box's lower
     corner (0.75) instead of the agent's y, so the y term is the constant (0.75 - 0.87)^2."""
@@ -112,7 +113,8 @@ def gridworld_distance_as_published(obs, action, next_obs, terminated, info, noi
     return -np.sum(squared * info["substep_valid"], axis=1)
 
 
-@register_aux("gridworld", "center-bonus", "+50 per sub-step inside [0.4,0.6]^2")
+@register_aux("gridworld", "center-bonus",
+              "bad: +50 per sub-step inside [0.4,0.6]^2, away from the goal")
 def gridworld_center_bonus(obs, action, next_obs, terminated, info, noise):
     """Bad aux: +50 for every taken sub-step that lands inside [0.4, 0.6]^2 (bounds included),
     never used up, so up to 200 per step; 0 on the terminal step (one step cannot visit both
@@ -174,20 +176,20 @@ def _pd_agrees(obs, action, info) -> np.ndarray:
     return np.asarray(action).reshape(-1) == pd_controller_action(obs, info["prev_obs"])
 
 
-@register_aux("cartpole", "pd-agree", "+5 if the action matches a PD controller, else -1")
+@register_aux("cartpole", "pd-agree", "good: +5 if the action matches a PD controller, else -1")
 def cartpole_pd_agree(obs, action, next_obs, terminated, info, noise):
     """Well-specified: +5 when the action equals the PD controller's, -1 otherwise."""
     return np.where(terminated, 0.0, np.where(_pd_agrees(obs, action, info), 5.0, -1.0))
 
 
-@register_aux("cartpole", "pd-disagree", "-5 if the action matches a PD controller, else +1")
+@register_aux("cartpole", "pd-disagree", "bad: -5 if the action matches a PD controller, else +1")
 def cartpole_pd_disagree(obs, action, next_obs, terminated, info, noise):
     """Misleading: -5 when the action equals the PD controller's, +1 otherwise."""
     return np.where(terminated, 0.0, np.where(_pd_agrees(obs, action, info), -5.0, 1.0))
 
 
 @register_aux("cartpole", "pd-disagree-noisy",
-              "-5+5U if the action matches a PD controller, else 1+U (U ~ U[0,1))")
+              "bad, noisy: -5+5U if the action matches a PD controller, else 1+U (U ~ U[0,1))")
 def cartpole_pd_disagree_noisy(obs, action, next_obs, terminated, info, noise):
     """Misleading and noisy: -5 + 5U on agreement, 1 + U otherwise, U = `noise`."""
     agrees = _pd_agrees(obs, action, info)
@@ -200,12 +202,12 @@ def cartpole_pd_disagree_noisy(obs, action, next_obs, terminated, info, noise):
 # The action is the one sent to the simulator, before MuJoCo clamps it to [-1, 1], as in
 # Gymnasium's control cost.
 # ---------------------------------------------------------------------------------------------
-@register_aux("halfcheetah", "ctrl", "control cost -sum(a^2) (weight 1)")
+@register_aux("halfcheetah", "ctrl", "good: control cost -sum(a^2) (weight 1)")
 def halfcheetah_ctrl(obs, action, next_obs, terminated, info, noise):
     return -np.sum(np.square(action), axis=1)
 
 
-@register_aux("halfcheetah", "ctrl-x4", "control cost -4 sum(a^2) (weight 4, misspecified)")
+@register_aux("halfcheetah", "ctrl-x4", "bad: control cost -4 sum(a^2) (weight 4, misspecified)")
 def halfcheetah_ctrl_x4(obs, action, next_obs, terminated, info, noise):
     return -4.0 * np.sum(np.square(action), axis=1)
 

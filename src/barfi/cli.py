@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 from barfi import stopping
-from barfi.config import (HP_FIELDS, METHODS, ConfigError, ENV_DEFAULTS, parse_seeds,
-                          parse_set_args, resolve_config, valid_keys)
+from barfi.config import (HP_FIELDS, METHODS, ConfigError, parse_seeds, parse_set_args,
+                          published_defaults, resolve_config, valid_keys)
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: the run stopped on a signal after checkpointing; rerun it
@@ -49,8 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     progress.add_argument("--progress", action="store_true",
                           help="progress line even when stderr is not a terminal")
 
-    show = sub.add_parser("list", help="valid envs, aux rewards, methods and hyperparameters")
-    show.add_argument("--method", help="show the hyperparameters this method reads")
+    show = sub.add_parser("list", help="valid envs, aux rewards (with what each rewards), "
+                                       "methods and hyperparameters")
+    show.add_argument("--env", help="only this env: its aux rewards and published defaults")
+    show.add_argument("--method", help="the hyperparameters this method reads, with their "
+                                       "defaults (the env's published values with --env)")
     return parser
 
 
@@ -129,22 +132,62 @@ def _train(args) -> int:
     return 0
 
 
-def _list(args) -> int:
+def _describe_env(env: str) -> None:
     from barfi.aux_rewards import AUX_REWARDS
+
+    print(f"{env}")
+    print("  aux rewards:")
+    for name, aux in AUX_REWARDS[env].items():
+        print(f"    {name:24s} {aux.description}")
+    by_values: dict[str, list[str]] = {}
+    for method in METHODS:
+        values = published_defaults(env, method)
+        text = ", ".join(f"{k}={v!r}" for k, v in values.items())
+        by_values.setdefault(text, []).append(method)
+    for text, methods in by_values.items():
+        which = "every method" if len(methods) == len(METHODS) else ", ".join(methods)
+        print(f"  published defaults ({which}): {text or 'none'}")
+
+
+def _describe_method(method: str, env: str | None) -> None:
+    """One line per hyperparameter the method reads: the value a run would use and its help.
+    Without an env, the generic default and, below it, each env's published value."""
     from barfi.envs import ENVS
 
+    if env is not None:
+        from barfi.aux_rewards import AUX_REWARDS
+
+        hp = resolve_config(env, next(iter(AUX_REWARDS[env])), method).hp
+        published = published_defaults(env, method)
+        print(f"{method} on {env} (published values marked *):")
+        for key in valid_keys(method):
+            mark = "*" if key in published else " "
+            print(f"  {key:18s} {getattr(hp, key)!r:12} {mark} {HP_FIELDS[key].metadata['help']}")
+        return
+    print(f"{method} (generic defaults; published per env below a key; "
+          f"`--env ENV` for one env's values):")
+    for key in valid_keys(method):
+        print(f"  {key:18s} {HP_FIELDS[key].default!r:12} {HP_FIELDS[key].metadata['help']}")
+        per_env = [f"{e} {published_defaults(e, method)[key]!r}" for e in ENVS
+                   if key in published_defaults(e, method)]
+        if per_env:
+            print(f"  {'':18s} published: {', '.join(per_env)}")
+
+
+def _list(args) -> int:
+    from barfi.envs import ENVS
+
+    if args.env is not None and args.env not in ENVS:
+        raise ConfigError(f"unknown env {args.env!r}; valid: {', '.join(ENVS)}")
+    if args.method is not None and args.method not in METHODS:
+        raise ConfigError(f"unknown method {args.method!r}; valid: {', '.join(METHODS)}")
     if args.method:
-        if args.method not in METHODS:
-            raise ConfigError(f"unknown method {args.method!r}; valid: {', '.join(METHODS)}")
-        for key in valid_keys(args.method):
-            f = HP_FIELDS[key]
-            print(f"{key:16s} default {f.default!r:10}  {f.metadata['help']}")
+        _describe_method(args.method, args.env)
         return 0
-    for env in ENVS:
-        print(f"{env}: aux = {', '.join(AUX_REWARDS[env])}")
-        print(f"    published defaults: {ENV_DEFAULTS.get(env, {})}")
+    for env in [args.env] if args.env else ENVS:
+        _describe_env(env)
     print(f"methods: {', '.join(METHODS)}")
-    print("hyperparameters: `barfi list --method METHOD`")
+    print("hyperparameters: `barfi list --method METHOD [--env ENV]`")
     return 0
 
 
@@ -154,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return {"train": _train, "list": _list}[args.command](args)
+    except BrokenPipeError:  # `barfi list | head`: the reader has all it wants
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except ConfigError as exc:
         print(f"barfi: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -12,14 +12,12 @@ SIGTERM, SIGUSR1 or SIGINT, and on start it resumes from a checkpoint of the sam
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -28,8 +26,9 @@ import torch
 import xarray as xr
 
 from barfi.aux_rewards import AUX_REWARDS
+from barfi.checkpoint import Checkpointer
 from barfi.config import RunConfig
-from barfi.dataset import atomic_path, build_dataset, now_iso, provenance
+from barfi.dataset import build_dataset, now_iso, provenance
 from barfi.envs import ENVS
 from barfi.learners import EpisodeBatch, make_learner
 from barfi.rng import BlockStreams
@@ -66,42 +65,14 @@ class Progress:
             self.stream.flush()
 
 
-@dataclass
-class Checkpointer:
-    """Periodic and on-signal checkpoints of one block in `directory` (never a declared output
-    of the workflow, so incomplete-output cleanup cannot delete it)."""
-
-    directory: Path
-    every_s: float = 300.0
-    _last: float = field(default_factory=time.monotonic)
-
-    def path(self, key: str) -> Path:
-        return self.directory / f"{key}.pt"
-
-    def due(self) -> bool:
-        return time.monotonic() - self._last >= self.every_s
-
-    def save(self, key: str, state: dict[str, Any]) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        with atomic_path(self.path(key), keep_suffix=False) as tmp:
-            torch.save(state, tmp)
-        self._last = time.monotonic()
-
-    def load(self, key: str) -> dict[str, Any] | None:
-        p = self.path(key)
-        if not p.exists():
-            return None
-        return torch.load(p, map_location="cpu", weights_only=False)
-
-    def clear(self, key: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self.path(key).unlink()
+def run_identity(config: RunConfig, seeds: Sequence[int]) -> str:
+    """Everything that determines a block's numbers, as text (saved in its checkpoints)."""
+    return json.dumps([config.to_attrs(), list(seeds)], sort_keys=True, default=str)
 
 
 def run_key(config: RunConfig, seeds: Sequence[int]) -> str:
-    """Checkpoint key of a block: a hash of everything that determines its numbers."""
-    text = json.dumps([config.to_attrs(), list(seeds)], sort_keys=True, default=str)
-    return "block-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    """Checkpoint key of a block: a hash of its identity."""
+    return "block-" + hashlib.sha256(run_identity(config, seeds).encode()).hexdigest()[:16]
 
 
 def train(config: RunConfig, seeds: Sequence[int], device: str = "cpu",
@@ -132,16 +103,22 @@ def train(config: RunConfig, seeds: Sequence[int], device: str = "cpu",
     started_at = now_iso()
     steps_total = 0
 
-    checkpointer = Checkpointer(Path(checkpoint_dir), checkpoint_every_s) if checkpoint_dir else None
+    checkpointer = (Checkpointer(Path(checkpoint_dir), checkpoint_every_s,
+                                 run_identity(config, seeds)) if checkpoint_dir else None)
     key = run_key(config, seeds)
     if checkpointer and (state := checkpointer.load(key)) is not None:
-        learner.load_state_dict(state["learner"])
-        streams.set_state(state["streams"])
-        records = state["records"]
-        status = state["status"]
-        start, elapsed_before = state["next_episode"], state["elapsed"]
-        started_at, steps_total = state["started_at"], state["steps_total"]
-        log.info("resumed %s at episode %d from %s", key, start, checkpointer.path(key))
+        try:
+            saved = [state[k] for k in ("records", "status", "next_episode", "elapsed",
+                                        "started_at", "steps_total")]
+            learner.load_state_dict(state["learner"])
+            streams.set_state(state["streams"])
+            records, status, start, elapsed_before, started_at, steps_total = saved
+            log.info("resumed %s at episode %d from %s", key, start, checkpointer.path(key))
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
+            log.warning("ignoring checkpoint %s: its state does not fit this run (%s: %s); "
+                        "starting afresh", checkpointer.path(key), type(exc).__name__, exc)
+            streams = BlockStreams(seeds)      # the failed load may have changed both
+            learner = make_learner(config, spec, streams, device)
 
     def snapshot(next_episode: int, elapsed: float) -> dict[str, Any]:
         return dict(learner=learner.state_dict(), streams=streams.get_state(), records=records,

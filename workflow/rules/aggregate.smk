@@ -30,7 +30,7 @@ rule run_list_tuning:
 rule aggregate_tuning:
     input:
         runs="data/aggregated/{env}.tuning.runs.txt",
-        configs="data/configs.tsv",
+        configs="data/configs/{env}.tsv",
     output:
         "data/aggregated/{env}.tuning.nc",
     log:
@@ -44,7 +44,7 @@ rule aggregate_tuning:
     conda:
         "../envs/barfi.yaml"
     shell:
-        "python -m barfi.analysis aggregate --out {output} --files-from {input.runs}"
+        '"$BARFI_PYTHON" -m barfi.analysis aggregate --out {output} --files-from {input.runs}'
         " --config-table {input.configs} --jobs {threads} > {log} 2>&1"
 
 
@@ -62,7 +62,7 @@ checkpoint select_tuning:
     conda:
         "../envs/barfi.yaml"
     shell:
-        "python -m barfi.analysis select {input} --out {output}"
+        '"$BARFI_PYTHON" -m barfi.analysis select {input} --out {output}'
         " --tuning-seeds {params.seeds} --eval-seeds {params.seeds} --rule single"
         " --last {params.last} > {log} 2>&1"
 
@@ -81,7 +81,7 @@ rule run_list:
 rule aggregate:
     input:
         runs="data/aggregated/{env}.runs.txt",
-        configs="data/configs.tsv",
+        configs="data/configs/{env}.tsv",
     output:
         "data/aggregated/{env}.nc",
     log:
@@ -95,7 +95,7 @@ rule aggregate:
     conda:
         "../envs/barfi.yaml"
     shell:
-        "python -m barfi.analysis aggregate --out {output} --files-from {input.runs}"
+        '"$BARFI_PYTHON" -m barfi.analysis aggregate --out {output} --files-from {input.runs}'
         " --config-table {input.configs} --jobs {threads} > {log} 2>&1"
 
 
@@ -115,6 +115,6 @@ rule select:
     conda:
         "../envs/barfi.yaml"
     shell:
-        "python -m barfi.analysis select {input} --out {output}"
+        '"$BARFI_PYTHON" -m barfi.analysis select {input} --out {output}'
         " --tuning-seeds {params.tuning} --eval-seeds {params.evaluation}"
         " --rule {params.rule} --last {params.last} > {log} 2>&1"

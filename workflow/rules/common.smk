@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jsonschema
+import yaml
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
+from snakemake.settings.types import DeploymentMethod
+from snakemake.utils import update_config, validate
 
 import barfi
 from barfi.config import METHODS, ConfigError, parse_seeds, resolve_config
@@ -28,12 +30,34 @@ from barfi.config import METHODS, ConfigError, parse_seeds, resolve_config
 RUN_DIR = "data/runs"
 # The package the jobs run (the checkout's src/barfi with the usual editable install).
 PKG_DIR = Path(barfi.__file__).resolve().parent
+# The interpreter of every job, "$BARFI_PYTHON" in the shell commands: the one running this
+# workflow (whose environment has barfi, as the import above proves), by full path, so jobs need
+# no activated venv and nothing on PATH; on SLURM the job's Snakemake runs under the same path
+# and sets it again. With --sdm conda, the job environment's python. (An environment variable,
+# not a param: a param would rerun every job on a machine whose venv lives elsewhere.)
+os.environ.update(BARFI_PYTHON=(
+    "python" if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    else sys.executable))
 
 
 def config_error(where, message):
     """Stop the workflow (before any job) with one line naming the config key."""
     message = " ".join(str(message).split())
     sys.exit(f"barfi config error at {where}: {message}")
+
+
+def reparse_config_args(config):
+    """Snakemake reads a nested `--config` value (`selection={last: 200}`) with YAML's
+    BaseLoader, which makes every scalar in it a string ('200' is not of type 'integer'). Apply
+    each `--config key=value` again, its value read as ordinary YAML."""
+    for entry in workflow.config_settings.config_args or ():
+        key, sep, raw = entry.partition("=")
+        if sep and raw:
+            try:
+                value = yaml.safe_load(raw)
+            except yaml.YAMLError as exc:
+                config_error(key, f"--config value {raw!r} is not YAML ({exc.problem})")
+            update_config(config, {key: value})
 
 
 def validate_config(config):
@@ -324,12 +348,13 @@ def final_runs(w):
     return runs
 
 
-def config_table_rows():
-    """data/configs.tsv: one row per config id, one column per hyperparameter it overrides
-    (empty = the published default). An id hashes its overrides only, so it means the same
-    overrides in every env, aux reward and method (`aggregate --config-table` checks the runs)."""
+def config_table_rows(cells):
+    """data/configs.tsv (every cell) or data/configs/{env}.tsv (one env's cells): one row per
+    config id, one column per hyperparameter it overrides (empty = the published default). An
+    id hashes its overrides only, so it means the same overrides in every env, aux reward and
+    method (`aggregate --config-table` checks the runs)."""
     table = {}
-    for c in CELLS:
+    for c in cells:
         for configs in c.configs.values():
             table.update(configs)
     keys = sorted({k for overrides in table.values() for k in overrides})
@@ -353,6 +378,17 @@ def grid_table_rows():
     return rows
 
 
+def rows_digest(*tables):
+    """A short hash of table rows: the param of a table rule (a change of one value reruns
+    the rule without printing the whole table as its param)."""
+    text = json.dumps(tables, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def env_config_rows(env):
+    return config_table_rows([c for c in CELLS if c.env == env])
+
+
 def write_tsv(path, rows):
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     tmp = f"{path}.tmp"
@@ -365,6 +401,7 @@ def write_lines(path, lines):
     write_tsv(path, [[line] for line in lines])
 
 
+reparse_config_args(config)
 validate_config(config)
 CELLS = expand_grid(config)
 ENVS = list(dict.fromkeys(c.env for c in CELLS))

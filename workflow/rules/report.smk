@@ -31,7 +31,7 @@ rule report:
     conda:
         "../envs/barfi.yaml"
     shell:
-        "python -m barfi.analysis report --aggregated {input.aggregated}"
+        '"$BARFI_PYTHON" -m barfi.analysis report --aggregated {input.aggregated}'
         " --selection {input.selection} --out-dir {output}"
         " --reps {params.reps} --band-reps {params.band_reps} --ema {params.ema}"
         " --seed {params.seed} > {log} 2>&1"

@@ -10,20 +10,35 @@
 
 localrules:
     config_table,
+    env_config_table,
 
 
+# The tables' params are a hash of their rows: a change reruns the rule (and prints 16 hex
+# digits, not the whole grid).
 rule config_table:
     output:
         configs=report("data/configs.tsv", category="Configuration", caption="../report/configs.rst"),
         grid=report("data/grid.tsv", category="Configuration", caption="../report/grid.rst"),
     params:
-        configs=config_table_rows(),
-        grid=grid_table_rows(),
+        rows=rows_digest(config_table_rows(CELLS), grid_table_rows()),
     log:
         "logs/config_table.log",
     run:
-        write_tsv(output.configs, params.configs)
-        write_tsv(output.grid, params.grid)
+        write_tsv(output.configs, config_table_rows(CELLS))
+        write_tsv(output.grid, grid_table_rows())
+
+
+# One env's configurations: what its aggregation checks the run files against, so a change to
+# another env does not re-aggregate this one.
+rule env_config_table:
+    output:
+        "data/configs/{env}.tsv",
+    params:
+        rows=lambda w: rows_digest(env_config_rows(w.env)),
+    log:
+        "logs/config_table/{env}.log",
+    run:
+        write_tsv(output[0], env_config_rows(wildcards.env))
 
 
 for (_env, _block), _auxes in train_rule_groups(CELLS).items():
@@ -62,7 +77,8 @@ for (_env, _block), _auxes in train_rule_groups(CELLS).items():
         conda:
             "../envs/barfi.yaml"
         shell:
-            "barfi train --env {wildcards.env} --aux {wildcards.aux} --method {wildcards.method}"
+            '"$BARFI_PYTHON" -m barfi train --env {wildcards.env} --aux {wildcards.aux}'
+            " --method {wildcards.method}"
             " --seeds {params.seeds} --out-dir {params.out_dir} {params.sets}"
             " --device {params.device} --threads {threads}"
             " --checkpoint-dir {params.checkpoint_dir}"
