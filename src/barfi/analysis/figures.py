@@ -92,10 +92,10 @@ def episode_axis(ax) -> None:
 
 
 def wrap(text: str, fig) -> str:
-    """Wrap a title to the figure's width (about 14 characters per inch at 9-10 pt)."""
+    """Wrap a title to the figure's width (about 12 characters per inch at 9-10 pt)."""
     import textwrap
 
-    width = max(30, int(fig.get_figwidth() * 14))
+    width = max(30, int(fig.get_figwidth() * 12))
     return "\n".join(textwrap.fill(part, width) for part in text.split("\n"))
 
 

@@ -30,8 +30,11 @@ def binned(values: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray
     return centres, means
 
 
-def records_frame(inp: EnvInputs) -> pd.DataFrame:
-    """Long form: aux, method, run, episode (bin centre), variable, value."""
+def records_frame(inp: EnvInputs, ema_weight: float = 0.0) -> pd.DataFrame:
+    """Long form: aux, method, run, episode (bin centre), variable, value (each run's curve
+    EMA-smoothed with `ema_weight`, then averaged in bins)."""
+    from barfi.analysis.stats import ema
+
     parts = []
     for aux in inp.auxes:
         for method in inp.methods:
@@ -39,7 +42,7 @@ def records_frame(inp: EnvInputs) -> pd.DataFrame:
                 values, _, _ = inp.runs(aux, method, var)
                 if not values.shape[0]:
                     continue
-                x, means = binned(values)
+                x, means = binned(ema(values, ema_weight))
                 runs, eps = np.meshgrid(np.arange(means.shape[0]), x, indexing="ij")
                 parts.append(pd.DataFrame({"aux": aux, "method": method, "run": runs.ravel(),
                                            "episode": eps.ravel(), "variable": var,
@@ -51,7 +54,7 @@ def records_frame(inp: EnvInputs) -> pd.DataFrame:
 def episode_records(builder, inp: EnvInputs) -> None:
     from barfi.analysis import figures_sns
 
-    data = records_frame(inp)
+    data = records_frame(inp, builder.ema_weight)
     if data.empty:
         builder.index.skip(f"aux return and episode length ({inp.env})",
                            "no completed evaluation runs with these records")
@@ -59,7 +62,8 @@ def episode_records(builder, inp: EnvInputs) -> None:
     files = figures_sns.episode_records(
         data, RECORDS, f"{inp.env}: return under the aux reward (left) and episode length "
                        "(right) of every method's selected config; mean +- 1 s.e. over "
-                       f"seeds, episodes averaged in bins; {builder.rule_text(inp)}",
+                       f"seeds of EMA-smoothed ({builder.ema_weight:g}) runs; "
+                       f"{builder.rule_text(inp)}",
         builder.out, f"aux-return_{inp.env}")
     builder.index.add("Aux return and episode length", files,
                       f"{inp.env}: return under r_aux and episode length over training, one "
