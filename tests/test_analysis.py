@@ -505,9 +505,9 @@ def test_initial_phi_maps_are_those_training_starts_from(tmp_path):
     from barfi.config import resolve_config
     from barfi.train import train
 
-    config = resolve_config(ENV, "none", "barfi", {"episodes": 4, "first_mul": 1})
+    config = resolve_config(ENV, "none", "barfi", {"episodes": 20, "first_mul": 1})
     runs = train(config, seeds=[5, 6], progress=False)
-    init = initial_maps(ENV, "none", "barfi", "episodes=4;first_mul=1", [5, 6])
+    init = initial_maps(ENV, "none", "barfi", "episodes=20;first_mul=1", [5, 6])
     final3 = np.stack([r.phi3_map.values for r in runs])
     final1 = np.stack([r.phi1_map.values for r in runs])
     np.testing.assert_array_equal(final3, init["phi3_map"])
