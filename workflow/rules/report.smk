@@ -5,6 +5,8 @@
 # The config's claims (`claims:`) are checked here before any job, written to data/claims.yaml
 # by rule claims, and evaluated by the report into reports/claims.md.
 
+import yaml
+
 from barfi.analysis.claims import parse_claims
 from barfi.analysis.io import AnalysisError
 
@@ -21,15 +23,12 @@ localrules:
 rule claims:
     output:
         "data/claims.yaml",
+    log:
+        "logs/claims.log",
     params:
         claims=config.get("claims", []),
     run:
-        import yaml
-
-        from barfi.dataset import atomic_path
-
-        with atomic_path(output[0]) as tmp:
-            Path(tmp).write_text(yaml.safe_dump({"claims": params.claims}, sort_keys=False))
+        write_lines(output[0], [yaml.safe_dump({"claims": params.claims}, sort_keys=False)])
 
 
 rule report:
