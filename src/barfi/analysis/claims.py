@@ -133,8 +133,8 @@ def parse_claim(spec: Any, i: int) -> Claim:
     min_runs = spec.get("min_runs", DEFAULT_MIN_RUNS)
     if isinstance(min_runs, bool) or not isinstance(min_runs, int) or min_runs < 1:
         _fail(at + ".min_runs", f"{min_runs!r} is not a positive integer")
-    return Claim(cid, str(spec.get("text", "")), spec["statistic"], method, base, direction,
-                 thr, parsed, min_runs)
+    return Claim(cid, " ".join(str(spec.get("text", "")).split()), spec["statistic"], method,
+                 base, direction, thr, parsed, min_runs)
 
 
 def parse_claims(specs: Any) -> list[Claim]:

@@ -111,16 +111,21 @@ def episode_records(data: pd.DataFrame, variables: Mapping[str, str], title: str
         return save(fig, out_dir, stem)
 
 
-def _panel_grid(cells: list[tuple[str, str]], width: float, height: float):
-    """One row per env, one column per aux reward of the env (unused axes hidden)."""
+def _panel_grid(cells: list[tuple[str, str]], width: float, height: float,
+                wrap_cols: int | None = None):
+    """One row per env, one column per aux reward of the env (unused axes hidden); with
+    `wrap_cols`, the cells in reading order, that many per row."""
     envs = list(dict.fromkeys(e for e, _ in cells))
-    ncol = max(sum(1 for e, _ in cells if e == env) for env in envs)
-    fig, axes = plt.subplots(len(envs), ncol, figsize=(width * ncol + 1.0, height * len(envs)),
+    if wrap_cols:
+        slots = {c: divmod(i, wrap_cols) for i, c in enumerate(cells)}
+    else:
+        slots = {c: (envs.index(c[0]), [d for d in cells if d[0] == c[0]].index(c))
+                 for c in cells}
+    nrow = max(r for r, _ in slots.values()) + 1
+    ncol = max(c for _, c in slots.values()) + 1
+    fig, axes = plt.subplots(nrow, ncol, figsize=(width * ncol + 1.0, height * nrow),
                              layout="constrained", squeeze=False)
-    where = {}
-    for env in envs:
-        for j, (e, a) in enumerate([c for c in cells if c[0] == env]):
-            where[(e, a)] = axes[envs.index(env)][j]
+    where = {cell: axes[r][c] for cell, (r, c) in slots.items()}
     for ax in axes.ravel():
         if ax not in where.values():
             ax.axis("off")
@@ -156,7 +161,8 @@ def poi_matrices(data: pd.DataFrame, title: str, out_dir: Path, stem: str) -> li
     rows = list(dict.fromkeys(data.method))
     cols = list(dict.fromkeys(data.baseline))
     with _style():
-        fig, where = _panel_grid(cells, 0.95 * len(cols) + 1.4, 0.55 * len(rows) + 1.3)
+        fig, where = _panel_grid(cells, 0.95 * len(cols) + 1.4, 0.55 * len(rows) + 1.3,
+                                 wrap_cols=2)
         for (env, aux), ax in where.items():
             d = data[(data.env == env) & (data.aux == aux)]
             p = d.pivot(index="method", columns="baseline", values="p").reindex(

@@ -228,7 +228,7 @@ class Builder:
         write_text(self.out / "claims.md", C.markdown(self.claims, self.claim_rows, seeds))
         with atomic_output(self.out / "claims.csv") as tmp:
             pd.DataFrame(self.claim_rows).to_csv(tmp, index=False, float_format="%.10g")
-        self.index.add("Claims", ["claims.md", "claims.csv"],
+        self.index.add("Tables", ["claims.md", "claims.csv"],
                        "the config's claims, evaluated per env x aux reward (statistic, 95% CI, "
                        "verdict)")
 
