@@ -116,7 +116,9 @@ def learning_curves(curves: Sequence[Curve], title: str, band_text: str,
     fig, ax = plt.subplots(figsize=(6.4, 4.6), layout="constrained")
     for c in curves:
         st = method_style(c.method)
-        ax.fill_between(c.x, c.lo, c.hi, color=st["color"], alpha=0.18, lw=0)
+        # light bands: with many methods, overlapping bands would hide the lines
+        ax.fill_between(c.x, c.lo, c.hi, color=st["color"], alpha=0.1 if len(curves) > 4
+                        else 0.18, lw=0)
         ax.plot(c.x, c.y, color=st["color"], ls=st["ls"], lw=st["lw"],
                 label=st["label"] + (f" {c.note}" if c.note else ""))
     episode_axis(ax)

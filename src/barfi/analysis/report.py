@@ -247,6 +247,6 @@ class Builder:
         write_text(self.out / "summary.json",
                    json.dumps(clean(summary), indent=1, sort_keys=True) + "\n")
         self.index.add("Data", ["summary.json"],
-                       "headline metrics for `dvc metrics`: final IQM with 95% CI bounds and run "
-                       "count per env x aux x method, run and divergence totals (the long "
-                       "tables are the CSV files)")
+                       "headline metrics for `dvc metrics`: final IQM with 95% CI bounds per "
+                       "env x aux x method, run and divergence totals (the long tables are the "
+                       "CSV files)")

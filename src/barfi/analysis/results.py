@@ -229,13 +229,13 @@ def _write_selection_and_divergence(res: Results, out, index: Index) -> None:
 
 
 def headline(res: Results, reps: int, seed: int) -> dict[str, Any]:
-    """summary.json: per env x aux x method the final IQM with its CI bounds and run count,
-    and the run and divergence totals; every long table is a CSV next to it."""
+    """summary.json: per env x aux x method the final IQM with its CI bounds, and the run and
+    divergence totals; every long table (run counts included) is a CSV next to it."""
     perf: dict[str, Any] = {}
     for r in res.summary:
         if r["aux"] != "(all)":
             perf.setdefault(r["env"], {}).setdefault(r["aux"], {})[r["method"]] = {
-                "iqm": r["iqm"], "low": r["iqm_low"], "high": r["iqm_high"], "runs": r["runs"]}
+                "iqm": r["iqm"], "low": r["iqm_low"], "high": r["iqm_high"]}
     return {"final_iqm": perf,
             "runs": sum(r["runs"] for r in res.diverged),
             "diverged_runs": sum(r["diverged"] for r in res.diverged),
