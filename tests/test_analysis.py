@@ -353,6 +353,8 @@ PROMISED = [
     f"gamma-phi_{ENV}.png", f"gamma-phi_{ENV}.pdf",
     f"sensitivity_{ENV}_barfi.png", f"sensitivity_{ENV}_barfi.pdf",
     f"diverged_{ENV}.png", f"diverged_{ENV}.pdf",
+    *(f"{k}.{x}" for k in (f"aux-return_{ENV}", "overview_all_iqm", "overview_all_poi")
+      for x in ("png", "pdf")),
     *(f"{t}.{x}" for t in ("summary", "probability_of_improvement", "selected_configs",
                            "diverged_counts") for x in ("md", "csv", "tex")),
     "diverged_runs.csv", "summary.json", "README.md", "MANIFEST.txt",
@@ -377,10 +379,10 @@ def test_report_writes_every_promised_file_and_indexes_it(full_report):
             assert (out / name).read_bytes()[:5] == b"%PDF-"
     summary = json.loads((out / "summary.json").read_text())
     assert summary["runs"] == 48 and summary["diverged_runs"] == 1
-    assert summary["diverged_per_method"] == {"reinforce": 0, "actor-critic": 1, "barfi": 0}
-    fp = summary["final_performance"][ENV]["none"]["barfi"]
-    assert fp["config"] == "good" and fp["iqm_low"] <= fp["iqm"] <= fp["iqm_high"]
-    assert summary["probability_of_improvement"][ENV]["none"]["barfi>reinforce"]["p"] == 1.0
+    fp = summary["final_iqm"][ENV]["none"]["barfi"]
+    assert fp["low"] <= fp["iqm"] <= fp["high"]
+    poi = (out / "probability_of_improvement.csv").read_text().splitlines()
+    assert any(ln.startswith(f"{ENV},none,barfi,reinforce,2,2,1,") for ln in poi)
     div = (out / "diverged_runs.csv").read_text().splitlines()
     assert len(div) == 2 and ",actor-critic,good,3,30," in div[1]
     tex = (out / "summary.tex").read_text()
@@ -436,3 +438,89 @@ def test_synthetic_files_follow_the_run_contract(tmp_path):
         assert ds.attrs["hp_episodes"] == 10
     pe, _ = curves(ENV, "reinforce", 1, 10, 5.0, diverge_at=4)
     assert np.isnan(pe["primary_return"][4:]).all() and np.isfinite(pe["primary_return"][:4]).all()
+
+
+# --------------------------------------------------------------------------- report points
+def test_summary_json_has_only_headline_numbers(full_report):
+    """summary.json (dvc metrics): per env x aux x method the final IQM, its CI and run count,
+    and a few totals; the long tables live in the CSV files."""
+    out = full_report["out"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary) == {"final_iqm", "runs", "diverged_runs", "statistics"}
+    cells = [leaf for per_aux in summary["final_iqm"].values() for per_m in per_aux.values()
+             for leaf in per_m.values()]
+    assert len(cells) == 2 * 3                                   # aux x method, no pooled rows
+    assert all(set(leaf) == {"iqm", "low", "high"} for leaf in cells)
+    assert (out / "summary.json").stat().st_size < 3000
+    assert "iqm_low" in (out / "summary.csv").read_text().splitlines()[0]
+
+
+def test_sensitivity_has_one_point_per_configuration_from_the_tuning_seeds(sweep, full_report):
+    from barfi.analysis import sensitivity
+    from barfi.analysis.inputs import load_inputs
+
+    inp = load_inputs([sweep["agg"]], [full_report["sel"]])[0]
+    try:
+        assert inp.tuning_seeds == [0, 1] and inp.eval_seeds == [2, 3]
+        data = sensitivity.frame(inp, "barfi", last=10)
+        # Every configuration, also the one not selected, once per aux reward.
+        assert sorted(zip(data.aux, data.config)) == sorted(
+            (a, c) for a in ("none", "center-bonus") for c in ("good", "bad"))
+        assert (data.runs == 2).all() and set(data.lambda_gamma) == {0.25, 1.0}
+        assert "gamma_lr" not in data                             # not varied by the grid
+        for r in data.itertuples():                               # the tuning seeds' numbers
+            at = {"aux": r.aux, "method": "barfi", "config": r.config, "seed": [0, 1]}
+            runs = xr.open_dataset(sweep["agg"], engine="h5netcdf").primary_return.sel(at)
+            assert r.score == pytest.approx(float(runs.values[:, -10:].mean()))
+        good = data[data.config == "good"].score.min()
+        assert good > data[data.config == "bad"].score.max() + 10  # designed: 70 vs 50
+    finally:
+        inp.agg.close()
+
+
+def test_phi_maps_show_change_from_initialisation_and_hide_phi3_without_aux(sweep, full_report):
+    from barfi.analysis import phimaps
+    from barfi.analysis.inputs import load_inputs
+
+    inp = load_inputs([sweep["agg"]], [full_report["sel"]])[0]
+    try:
+        none = phimaps.change_maps(inp, "none", "barfi")
+        bonus = phimaps.change_maps(inp, "center-bonus", "barfi")
+        assert set(none) == {"phi1_map"} and set(bonus) == {"phi1_map", "phi3_map"}
+        overrides = str(inp.agg.overrides.sel({"method": "barfi", "config": "good"}).item())
+        init = phimaps.initial_maps(ENV, "center-bonus", "barfi", overrides, [2, 3])
+        final, _, _ = inp.runs("center-bonus", "barfi", "phi3_map")
+        np.testing.assert_allclose(bonus["phi3_map"], (final - init["phi3_map"]).mean(axis=0))
+        assert np.abs(init["phi3_map"]).max() > 0.01             # a real initialisation
+    finally:
+        inp.agg.close()
+    readme = (full_report["out"] / "README.md").read_text()
+    assert "phi3 not shown: r_aux = 0" in readme
+
+
+def test_initial_phi_maps_are_those_training_starts_from(tmp_path):
+    """With r_aux = 0, phi3 gets no gradient: after real training its map equals the rebuilt
+    initial map exactly (and phi1, which learns, does not)."""
+    from barfi.analysis.phimaps import initial_maps
+    from barfi.config import resolve_config
+    from barfi.train import train
+
+    config = resolve_config(ENV, "none", "barfi", {"episodes": 20, "first_mul": 1})
+    runs = train(config, seeds=[5, 6], progress=False)
+    init = initial_maps(ENV, "none", "barfi", "episodes=20;first_mul=1", [5, 6])
+    final3 = np.stack([r.phi3_map.values for r in runs])
+    final1 = np.stack([r.phi1_map.values for r in runs])
+    np.testing.assert_array_equal(final3, init["phi3_map"])
+    assert np.abs(final1 - init["phi1_map"]).max() > 0
+
+
+def test_episode_ticks_are_whole_numbers():
+    from barfi.analysis import figures
+
+    fig, ax = figures.plt.subplots()
+    ax.plot(np.arange(3), np.arange(3))
+    figures.episode_axis(ax)
+    fig.canvas.draw()
+    ticks = [t for t in ax.get_xticks() if 0 <= t <= 2]
+    figures.plt.close(fig)
+    assert ticks and all(float(t).is_integer() for t in ticks)

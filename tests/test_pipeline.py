@@ -186,12 +186,15 @@ def test_shipped_configs_are_valid(tree, config):
 
 
 def _with(base: dict, path: str, value) -> dict:
-    """A deep copy of `base` with the dotted key `path` set (None deletes it)."""
+    """A deep copy of `base` with the dotted key `path` set (None deletes it); a number
+    indexes a list."""
     cfg = json.loads(json.dumps(base))
     node, keys = cfg, path.split(".")
     for key in keys[:-1]:
-        node = node.setdefault(key, {})
-    if value is None:
+        node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
+    if isinstance(node, list):
+        node[int(keys[-1])] = value
+    elif value is None:
         node.pop(keys[-1], None)
     else:
         node[keys[-1]] = value
@@ -231,6 +234,10 @@ BAD_CONFIGS = {
                               "'seed' was unexpected"),
     "bad selection rule": (_with(ci_config(), "selection.rule", "best"), "selection.rule",
                            "'best' is not one of"),
+    "claim with a bad statistic": (_with(ci_config(), "claims.0.statistic", "median"),
+                                   "claims.0.statistic", "'median' is not one of"),
+    "claim on an unknown method": (_with(ci_config(), "claims.0.method", "barfy"), "claims",
+                                   "(barfi-near-best-misaligned).method: unknown method"),
 }
 
 
@@ -322,6 +329,9 @@ def test_ci_grid_end_to_end(ci_run):
                  "gamma-phi_gridworld", "sensitivity_gridworld_barfi", "phi-maps_gridworld_none"):
         assert (reports / f"{stem}.png").is_file() and (reports / f"{stem}.pdf").is_file()
         assert stem in readme
+    claims = (reports / "claims.md").read_text()        # the config's claim, evaluated
+    assert "## barfi-near-best-misaligned: " in claims and "| gridworld | center-bonus |" in claims
+    assert "barfi-near-best-misaligned" in readme and "A quick grid" in readme
     for table in ("summary", "probability_of_improvement", "selected_configs"):
         for ext in ("md", "csv", "tex"):
             assert (reports / f"{table}.{ext}").is_file()

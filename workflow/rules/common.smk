@@ -418,6 +418,8 @@ FIGURE_KINDS = {
     "sensitivity": "Sensitivity of BARFI",
     "phi-maps": "GridWorld phi maps",
     "diverged": "Diverged runs",
+    "aux-return": "Aux return and episode length",
+    "overview": "Overview across envs",
 }
 
 

@@ -2,12 +2,40 @@
 # `python -m barfi.analysis report`), annotated for `snakemake --report reports/report.html`.
 # reports/ is the rule's output directory: Snakemake empties it before the rule reruns, so it
 # never holds figures of envs, aux rewards or methods that are no longer in the config.
+# The config's claims (`claims:`) are checked here before any job, written to data/claims.yaml
+# by rule claims, and evaluated by the report into reports/claims.md.
+
+import yaml
+
+from barfi.analysis.claims import parse_claims
+from barfi.analysis.io import AnalysisError
+
+try:
+    parse_claims(config.get("claims", []))
+except AnalysisError as exc:
+    config_error("claims", str(exc).removeprefix("claims"))
+
+
+localrules:
+    claims,
+
+
+rule claims:
+    output:
+        "data/claims.yaml",
+    log:
+        "logs/claims.log",
+    params:
+        claims=config.get("claims", []),
+    run:
+        write_lines(output[0], [yaml.safe_dump({"claims": params.claims}, sort_keys=False)])
 
 
 rule report:
     input:
         aggregated=expand("data/aggregated/{env}.nc", env=ENVS),
         selection=expand("data/selection/{env}.nc", env=ENVS),
+        claims="data/claims.yaml",
     output:
         report(
             directory("reports"),
@@ -24,6 +52,7 @@ rule report:
         band_reps=config["report"]["band_reps"],
         ema=config["report"]["ema"],
         seed=config["report"]["seed"],
+        title=config["report"]["title"],
         source=ANALYSIS_SOURCE,
     resources:
         mem_mb=4000,
@@ -34,4 +63,5 @@ rule report:
         '"$BARFI_PYTHON" -m barfi.analysis report --aggregated {input.aggregated}'
         " --selection {input.selection} --out-dir {output}"
         " --reps {params.reps} --band-reps {params.band_reps} --ema {params.ema}"
-        " --seed {params.seed} > {log} 2>&1"
+        " --seed {params.seed} --claims {input.claims} --title {params.title:q}"
+        " > {log} 2>&1"

@@ -9,8 +9,14 @@ Modules (one idea each):
   aggregate  many run files of one env -> one chunked NetCDF cube, in bounded memory
   selection  best configuration per aux x method (published rule), tuning vs evaluation seeds
   stats      curve statistics (bootstrap band, s.e., EMA) and rliable interval estimates
-  figures    the figures (Agg backend, colour-blind-safe, PNG + PDF)
+  figures    matplotlib figures (Agg backend, colour-blind-safe, PNG + PDF)
+  figures_sns  seaborn figures (sensitivity, aux return, cross-env overview)
   tables     Markdown / CSV / LaTeX tables
-  report     the report directory: figures, tables, summary.json, README.md index
+  report     the report directory: driver, learning curves, gamma_phi, r_phi, summary.json
+  inputs     the report's datasets, opened and cross-checked; the index of written files
+  results    final performance, probability of improvement, selection and divergence tables
+  claims     claims as data (config `claims:`), evaluated into claims.md
+  sensitivity, phimaps, overview   the builders of those figures
+  readme     the report's README.md: what the study is, claims, index
   synthetic  synthetic run files in the training format (tests, benchmarks)
 """

@@ -127,11 +127,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "--out-dir: learning curves per env x aux (curves_<env>_<aux>_bootstrap: "
                     "mean with 95% bootstrap band; curves_<env>_<aux>_se-ema: mean +- 1 s.e., "
                     "EMA-smoothed as in the paper), gamma-phi_<env>, rphi-vs-primary_<env>_<aux>, "
-                    "sensitivity_<env>_<method> (lambda_gamma, gamma_lr; log2 axis), "
-                    "phi-maps_<env>_<aux> (GridWorld), diverged_<env> (PNG and PDF); tables "
-                    "summary, probability_of_improvement, selected_configs, diverged_counts "
-                    "(Markdown, CSV, LaTeX) and diverged_runs.csv; summary.json; README.md "
-                    "(index of every file, and what was skipped and why); MANIFEST.txt.")
+                    "aux-return_<env> (aux return and episode length), "
+                    "sensitivity_<env>_<method> (every configuration on the tuning seeds "
+                    "against lambda_gamma and gamma_lr), phi-maps_<env>_<aux> (GridWorld: "
+                    "change from initialisation), diverged_<env>, overview_all_iqm and "
+                    "overview_all_poi (PNG and PDF); tables summary, "
+                    "probability_of_improvement, selected_configs, diverged_counts (Markdown, "
+                    "CSV, LaTeX) and diverged_runs.csv; claims.md and claims.csv (with "
+                    "--claims); summary.json (headline IQMs); README.md (what the study is, "
+                    "the claims' verdicts, an index of every file, what was skipped and why); "
+                    "MANIFEST.txt.")
     r.add_argument("--aggregated", nargs="+", required=True, metavar="AGG.nc",
                    help="aggregated datasets (one per env)")
     r.add_argument("--selection", nargs="+", required=True, metavar="SEL.nc",
@@ -148,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="EMA weight of the paper-style curves, in [0, 1) (default 0.9)")
     r.add_argument("--seed", type=_nonnegative_int, default=0,
                    help="random seed of the bootstraps (default 0)")
+    r.add_argument("--claims", metavar="FILE",
+                   help="YAML/JSON list of claims (or a mapping with a `claims:` list) to "
+                        "evaluate into claims.md; the schema is in docs/claims.md")
+    r.add_argument("--title", help="title of README.md (default: 'BARFI report')")
     r.add_argument("--quiet", action="store_true", help="no summary line")
     return p
 
@@ -184,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
 
             res = report(args.aggregated, args.selection, args.out_dir,
                          final_episodes=args.final_episodes, reps=args.reps,
-                         band_reps=args.band_reps, ema_weight=args.ema, seed=args.seed)
+                         band_reps=args.band_reps, ema_weight=args.ema, seed=args.seed,
+                         claims=args.claims, title=args.title)
             say(f"report: {len(res['files'])} files in {res['out_dir']} "
                 f"({len(res['skipped'])} items skipped, see README.md) in "
                 f"{time.perf_counter() - t0:.1f} s")

@@ -18,6 +18,7 @@ matplotlib.use("Agg")   # headless; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from barfi.analysis.io import atomic_output  # noqa: E402
 
@@ -84,11 +85,17 @@ def save(fig, out_dir: Path, stem: str) -> list[str]:
     return names
 
 
-def _wrap(text: str, fig) -> str:
-    """Wrap a title to the figure's width (about 14 characters per inch at 9-10 pt)."""
+def episode_axis(ax) -> None:
+    """Label the x axis 'Episode' with whole-number ticks."""
+    ax.set_xlabel("Episode")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def wrap(text: str, fig) -> str:
+    """Wrap a title to the figure's width (about 12 characters per inch at 9-10 pt)."""
     import textwrap
 
-    width = max(30, int(fig.get_figwidth() * 14))
+    width = max(30, int(fig.get_figwidth() * 12))
     return "\n".join(textwrap.fill(part, width) for part in text.split("\n"))
 
 
@@ -109,12 +116,14 @@ def learning_curves(curves: Sequence[Curve], title: str, band_text: str,
     fig, ax = plt.subplots(figsize=(6.4, 4.6), layout="constrained")
     for c in curves:
         st = method_style(c.method)
-        ax.fill_between(c.x, c.lo, c.hi, color=st["color"], alpha=0.18, lw=0)
+        # light bands: with many methods, overlapping bands would hide the lines
+        ax.fill_between(c.x, c.lo, c.hi, color=st["color"], alpha=0.1 if len(curves) > 4
+                        else 0.18, lw=0)
         ax.plot(c.x, c.y, color=st["color"], ls=st["ls"], lw=st["lw"],
                 label=st["label"] + (f" {c.note}" if c.note else ""))
-    ax.set_xlabel("Episode")
+    episode_axis(ax)
     ax.set_ylabel(ylabel)
-    ax.set_title(_wrap(f"{title}\n{band_text}", fig), fontsize=9)
+    ax.set_title(wrap(f"{title}\n{band_text}", fig), fontsize=9)
     fig.legend(loc="outside lower center", ncols=2, frameon=False)
     return save(fig, out_dir, stem)
 
@@ -134,11 +143,11 @@ def panels_over_training(panels: dict[str, Sequence[Curve]], ylabel: str, title:
                            label=st["label"])
             handles.setdefault(st["label"], h)
         ax.set_title(name)
-        ax.set_xlabel("Episode")
+        episode_axis(ax)
         if ylim:
             ax.set_ylim(*ylim)
     axes[0][0].set_ylabel(ylabel)
-    fig.suptitle(_wrap(title, fig), fontsize=10)
+    fig.suptitle(wrap(title, fig), fontsize=10)
     fig.legend(handles.values(), handles.keys(), loc="outside right center", frameon=False)
     return save(fig, out_dir, stem)
 
@@ -153,7 +162,7 @@ def twin_axes(panels: dict[str, tuple[Curve, Curve]], title: str, out_dir: Path,
         ax.fill_between(primary.x, primary.lo, primary.hi, color=OKABE_ITO["blue"], alpha=0.2,
                         lw=0)
         l1, = ax.plot(primary.x, primary.y, color=OKABE_ITO["blue"], label="primary return")
-        ax.set_xlabel("Episode")
+        episode_axis(ax)
         ax.set_ylabel("Primary return per episode", color=OKABE_ITO["blue"])
         ax.tick_params(axis="y", colors=OKABE_ITO["blue"])
         ax2 = ax.twinx()
@@ -167,58 +176,15 @@ def twin_axes(panels: dict[str, tuple[Curve, Curve]], title: str, out_dir: Path,
         ax2.tick_params(axis="y", colors=OKABE_ITO["vermillion"])
         ax.set_title(f"{st['label']} {primary.note}".strip())
         ax.legend([l1, l2], [l1.get_label(), l2.get_label()], loc="lower right", frameon=False)
-    fig.suptitle(_wrap(title, fig), fontsize=10)
-    return save(fig, out_dir, stem)
-
-
-@dataclass
-class SensitivityLine:
-    aux: str
-    values: np.ndarray      # hyperparameter values (>= 0)
-    mean: np.ndarray
-    se: np.ndarray
-
-
-def sensitivity(panels: dict[str, Sequence[SensitivityLine]], title: str, ylabel: str,
-                out_dir: Path, stem: str) -> list[str]:
-    """One panel per hyperparameter, x = log2(value) (0 drawn one step left of the smallest
-    positive value, labelled '0'), one line per aux reward with +-1 s.e. error bars."""
-    n = len(panels)
-    fig, axes = plt.subplots(1, n, figsize=(3.6 * n + 1.6, 3.0), layout="constrained",
-                             squeeze=False, sharey=True)
-    handles = {}
-    for ax, (key, lines) in zip(axes[0], panels.items()):
-        allv = np.unique(np.concatenate([ln.values for ln in lines]))
-        pos = allv[allv > 0]
-        zero_x = (np.log2(pos.min()) - 1) if pos.size else 0.0
-
-        def tx(v):
-            v = np.asarray(v, float)
-            return np.where(v > 0, np.log2(np.where(v > 0, v, 1.0)), zero_x)
-
-        for i, ln in enumerate(lines):
-            color = AUX_STYLE_CYCLE[i % len(AUX_STYLE_CYCLE)]
-            order = np.argsort(ln.values)
-            h = ax.errorbar(tx(ln.values[order]), ln.mean[order], yerr=ln.se[order],
-                            color=color, marker="o", ms=4, capsize=3, label=ln.aux)
-            handles.setdefault(ln.aux, h)
-        ticks = tx(allv)
-        ax.set_xticks(ticks)
-        ax.set_xticklabels(["0" if v == 0 else f"{np.log2(v):g}" for v in allv])
-        pretty = {"lambda_gamma": r"$\lambda_\gamma$", "gamma_lr": r"$\gamma$ learning rate"}
-        ax.set_xlabel(f"log$_2$ {pretty.get(key, key)}")
-        ax.set_title(pretty.get(key, key))
-    axes[0][0].set_ylabel(ylabel)
-    fig.suptitle(_wrap(title, fig), fontsize=10)
-    fig.legend(handles.values(), handles.keys(), title="aux reward",
-               loc="outside right center", frameon=False)
+    fig.suptitle(wrap(title, fig), fontsize=10)
     return save(fig, out_dir, stem)
 
 
 def phi_maps(rows: dict[str, dict[str, np.ndarray]], gx: np.ndarray, gy: np.ndarray,
              title: str, out_dir: Path, stem: str) -> list[str]:
-    """Heatmaps of phi maps (rows: methods; columns: phi1, phi3), origin lower left, with the
-    goal and the centre-bonus square outlined and the start marked."""
+    """Heatmaps of the change of phi maps from initialisation (rows: methods; columns: phi1,
+    phi3), origin lower left, with the goal and the centre-bonus square outlined and the start
+    marked; a symmetric colour scale, so that white is 'unchanged'."""
     names = sorted({k for r in rows.values() for k in r})
     nr, nc = len(rows), len(names)
     fig, axes = plt.subplots(nr, nc, figsize=(3.4 * nc, 3.0 * nr), layout="constrained",
@@ -239,7 +205,8 @@ def phi_maps(rows: dict[str, dict[str, np.ndarray]], gx: np.ndarray, gy: np.ndar
                            vmax=lim or 1.0, interpolation="nearest", aspect="equal")
             cb = fig.colorbar(im, ax=ax, shrink=0.85)
             sym = name.replace("_map", "")
-            cb.set_label(rf"$\{sym[:-1]}_{sym[-1]}(s)$" if sym[:-1] == "phi" else sym)
+            sym = rf"$\Delta\{sym[:-1]}_{sym[-1]}(s)$" if sym[:-1] == "phi" else sym
+            cb.set_label(sym)
             for (lo, hi), colour, label in ((GRID_GOAL, "black", "goal"),
                                             (GRID_CENTRE, OKABE_ITO["green"], "centre bonus")):
                 ax.add_patch(Rectangle((lo, lo), hi - lo, hi - lo, fill=False, ec=colour,
@@ -248,13 +215,12 @@ def phi_maps(rows: dict[str, dict[str, np.ndarray]], gx: np.ndarray, gy: np.ndar
             ax.plot(*GRID_START, marker="*", color="black", ms=8, ls="none", label="start")
             ax.set_xlabel("x position (normalised)")
             ax.set_ylabel("y position (normalised)")
-            ax.set_title(f"{method_style(method)['label']}: " +
-                         (rf"$\{sym[:-1]}_{sym[-1]}(s)$" if sym[:-1] == "phi" else sym))
+            ax.set_title(f"{method_style(method)['label']}: {sym}")
     handles, labels = next((a.get_legend_handles_labels() for a in axes.ravel()
                             if a.get_legend_handles_labels()[0]), ([], []))
     if handles:
         fig.legend(handles, labels, loc="outside lower center", ncols=3, frameon=False)
-    fig.suptitle(_wrap(title, fig), fontsize=10)
+    fig.suptitle(wrap(title, fig), fontsize=10)
     return save(fig, out_dir, stem)
 
 
@@ -278,8 +244,7 @@ def diverged_bars(counts: dict[str, dict[str, tuple[int, int]]], title: str, out
     ax.set_xticks(np.arange(len(methods)))
     ax.set_xticklabels([method_style(m)["label"] for m in methods], rotation=25, ha="right")
     ax.set_ylabel("Diverged runs (count)")
-    from matplotlib.ticker import MaxNLocator
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_title(_wrap(title, fig), fontsize=10)
+    ax.set_title(wrap(title, fig), fontsize=10)
     ax.legend(title="aux reward", frameon=False, loc="best")
     return save(fig, out_dir, stem)

@@ -172,3 +172,22 @@ def probability_of_improvement(x: np.ndarray, y: np.ndarray, reps: int = 2000, s
             confidence_interval_size=ci, random_state=_random_state(seed))
     lo, hi = np.asarray(cis["pair"]).reshape(-1)[:2]
     return {"p": float(points["pair"]), "low": float(lo), "high": float(hi)}
+
+
+def iqm_difference(x: np.ndarray, y: np.ndarray, reps: int = 2000, seed: int = 0,
+                   ci: float = CI) -> dict[str, float]:
+    """IQM(X) - IQM(Y) of two sets of run scores (1-D) with a percentile CI from independent
+    bootstraps of the runs of each (rliable's stratified bootstrap over the pair)."""
+    from rliable import library as rly
+
+    x = np.asarray(x, dtype=float).reshape(-1, 1)
+    y = np.asarray(y, dtype=float).reshape(-1, 1)
+    point = iqm(x) - iqm(y)
+    if x.shape[0] < 2 and y.shape[0] < 2:
+        return {"value": point, "low": point, "high": point}
+    with _seeded_global_rng(seed):
+        _, cis = rly.get_interval_estimates(
+            {"pair": (x, y)}, lambda a, b: iqm(a) - iqm(b), reps=reps,
+            confidence_interval_size=ci, random_state=_random_state(seed))
+    lo, hi = np.asarray(cis["pair"]).reshape(-1)[:2]
+    return {"value": float(point), "low": float(lo), "high": float(hi)}

@@ -38,22 +38,26 @@ def run_path(root: Path | str, env: str, aux: str, method: str, config_id: str,
 
 def curves(env: str, method: str, seed: int, episodes: int, level: float, *, tau: float = 0.0,
            noise_sd: float = 1.0, diverge_at: int | None = None, grid: int = 33,
-           key: str = "") -> tuple[dict[str, np.ndarray], dict[str, tuple[tuple[str, ...], Any]]]:
+           key: str = "", aux: str = "") -> tuple[dict[str, np.ndarray], dict[str, tuple[tuple[str, ...], Any]]]:
     """Per-episode arrays (and GridWorld BARFI phi maps) of one synthetic run; the noise is
-    seeded by (seed, key, episodes), so a run's arrays never depend on which others exist."""
+    seeded by (seed, key, episodes), so a run's arrays never depend on which others exist.
+    As in training, the aux return of aux reward `none` is 0 and the unrolled ablation's
+    gamma_phi is constant (not learned)."""
     rng = np.random.default_rng([seed, zlib.crc32(f"{env}/{method}/{key}".encode()), episodes])
     e = np.arange(episodes, dtype=float)
     tau = tau or max(episodes / 10.0, 1.0)
     shape = 1.0 - np.exp(-e / tau)
     pe = {
         "primary_return": level * shape + noise_sd * rng.standard_normal(episodes),
-        "aux_return": 5.0 * rng.standard_normal(episodes),
+        "aux_return": (aux != "none") * 5.0 * rng.standard_normal(episodes),
         "episode_length": np.round(50 - 30 * shape + rng.uniform(0, 3, episodes)),
         "wall_time": np.cumsum(rng.uniform(0.01, 0.02, episodes)),
     }
     final: dict[str, tuple[tuple[str, ...], Any]] = {}
     if method in BARFI_METHODS:
         pe["gamma_phi"] = 0.99 - 0.2 * shape + 0.001 * rng.standard_normal(episodes)
+        if method == "barfi-unrolled":
+            pe["gamma_phi"] = np.full(episodes, 0.99)
         for k in (1, 2, 3):
             pe[f"phi{k}_mean"] = 0.1 * k * shape + 0.01 * rng.standard_normal(episodes)
         pe["r_phi_return"] = 1.5 * pe["primary_return"] + 3 * rng.standard_normal(episodes)
@@ -87,7 +91,7 @@ class SweepWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         status = "completed" if diverge_at is None else "diverged"
         pe, final = curves(env, method, seed, episodes, level, noise_sd=noise_sd,
-                           diverge_at=diverge_at, key=f"{aux}/{config_id}")
+                           diverge_at=diverge_at, key=f"{aux}/{config_id}", aux=aux)
         key = (env, aux, method, config_id, episodes, tuple(sorted(overrides.items())))
         template = self._templates.get(key)
         if template is None:

@@ -1,0 +1,147 @@
+"""The report's inputs: one aggregated and one selection dataset per env, opened and
+cross-checked (`load_inputs`), with the completed runs of any configuration on any seeds
+(`EnvInputs.runs`), and the report's index of written files and skipped items (`Index`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from barfi.analysis.io import STATUS_CODES, AnalysisError
+from barfi.analysis.selection import open_aggregate, open_selection
+
+ENV_ORDER = ("gridworld", "mountaincar", "cartpole", "halfcheetah")
+
+
+def is_barfi(method: str) -> bool:
+    from barfi.config import BARFI_METHODS
+
+    return method in BARFI_METHODS or method.startswith("barfi")
+
+
+@dataclass
+class Index:
+    """What the README lists: sections of (files, caption) and skipped items with reasons."""
+
+    entries: dict[str, list[tuple[list[str], str]]] = field(default_factory=dict)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, section: str, files: list[str], caption: str) -> None:
+        self.entries.setdefault(section, []).append((files, caption))
+
+    def skip(self, what: str, reason: str) -> None:
+        self.skipped.append((what, reason))
+
+    def files(self) -> list[str]:
+        return [f for items in self.entries.values() for files, _ in items for f in files]
+
+
+@dataclass
+class EnvInputs:
+    env: str
+    agg: Any                  # lazy xarray Dataset
+    sel: Any                  # loaded xarray Dataset
+    agg_path: Path
+    sel_path: Path
+
+    def __post_init__(self):
+        self.aux_i = {str(a): i for i, a in enumerate(self.agg.aux.values)}
+        self.method_i = {str(m): i for i, m in enumerate(self.agg.method.values)}
+        self.config_i = {str(c): i for i, c in enumerate(self.agg.config.values)}
+        self.seed_i = {int(s): i for i, s in enumerate(self.agg.seed.values)}
+        self.status = self.agg.status.values
+        self.n_episodes = self.agg.n_episodes.values
+        self.auxes = [str(a) for a in self.sel.aux.values]
+        self.methods = [str(m) for m in self.sel.method.values]
+        self.eval_seeds = [int(s) for s in self.sel.eval_seed.values]
+        self.tuning_seeds = [int(s) for s in self.sel.tuning_seed.values]
+        self._cache: dict = {}
+
+    def best(self, aux: str, method: str) -> str:
+        return str(self.sel.best_config.sel({"aux": aux, "method": method}).item())
+
+    def runs(self, aux: str, method: str, var: str, config: str | None = None,
+             seeds: Sequence[int] | None = None) -> tuple[np.ndarray, int, str]:
+        """Completed runs of `config` (default: the selected one) on `seeds` (default: the
+        evaluation seeds): (values (runs, ...), number of diverged runs excluded, config)."""
+        config = self.best(aux, method) if config is None else config
+        seeds = self.eval_seeds if seeds is None else seeds
+        key = (aux, method, var, config, tuple(seeds))
+        if key in self._cache:
+            return self._cache[key]
+        a, m = self.aux_i[aux], self.method_i[method]
+        if not config or var not in self.agg:
+            result = (np.empty((0, 0)), 0, config)
+        else:
+            c = self.config_i[config]
+            s_idx = [self.seed_i[s] for s in seeds]
+            st = self.status[a, m, c, s_idx]
+            ok = [i for i, code in zip(s_idx, st) if code == STATUS_CODES["completed"]]
+            n_div = int((st == STATUS_CODES["diverged"]).sum())
+            da = self.agg[var]
+            if "episode" in da.dims:
+                sub = da.isel(aux=a, method=m, config=c, seed=ok,
+                              episode=slice(0, int(self.n_episodes[m, c]))).values
+            else:
+                sub = da.isel(aux=a, method=m, config=c, seed=ok).values
+            sub = sub.reshape((len(ok),) + sub.shape[1:])
+            result = (sub, n_div, config)
+        self._cache[key] = result
+        return result
+
+
+def order_envs(envs):
+    return sorted(envs, key=lambda e: (ENV_ORDER.index(e) if e in ENV_ORDER else len(ENV_ORDER),
+                                       e))
+
+
+def load_inputs(aggregated: Sequence[Path | str], selections: Sequence[Path | str]
+                ) -> list[EnvInputs]:
+    """Open and cross-check the inputs: one aggregate and one selection per env, made from it."""
+    if not aggregated:
+        raise AnalysisError("no aggregated datasets given (--aggregated)")
+    if not selections:
+        raise AnalysisError("no selection datasets given (--selection)")
+    aggs: dict[str, tuple[Any, Path]] = {}
+    for p in aggregated:
+        ds = open_aggregate(p)
+        env = str(ds.attrs["env"])
+        if env in aggs:
+            raise AnalysisError(f"two aggregated datasets for env {env!r}: "
+                                f"{str(aggs[env][1])!r} and {str(p)!r}")
+        aggs[env] = (ds, Path(p))
+    sels: dict[str, tuple[Any, Path]] = {}
+    for p in selections:
+        ds = open_selection(p)
+        env = str(ds.attrs.get("env", ""))
+        if env in sels:
+            raise AnalysisError(f"two selection datasets for env {env!r}: "
+                                f"{str(sels[env][1])!r} and {str(p)!r}")
+        if env not in aggs:
+            raise AnalysisError(f"selection {str(p)!r} is for env {env!r}, which has no "
+                                "aggregated dataset among --aggregated")
+        sels[env] = (ds, Path(p))
+    for env, (_, p) in aggs.items():
+        if env not in sels:
+            raise AnalysisError(f"aggregated dataset {str(p)!r} (env {env!r}) has no selection "
+                                "among --selection; run `python -m barfi.analysis select`")
+    inputs = []
+    for env in order_envs(aggs):
+        agg, ap = aggs[env]
+        sel, sp = sels[env]
+        for dim in ("aux", "method", "config"):
+            extra = set(map(str, sel[dim].values)) - set(map(str, agg[dim].values))
+            if extra:
+                raise AnalysisError(f"selection {str(sp)!r} does not match aggregated dataset "
+                                    f"{str(ap)!r}: {dim} {sorted(extra)} unknown (select again "
+                                    "from this aggregate)")
+        for dim in ("tuning_seed", "eval_seed"):
+            extra = set(map(int, sel[dim].values)) - set(map(int, agg.seed.values))
+            if extra:
+                raise AnalysisError(f"selection {str(sp)!r} does not match aggregated dataset "
+                                    f"{str(ap)!r}: {dim}s {sorted(extra)} have no runs")
+        inputs.append(EnvInputs(env, agg, sel, ap, sp))
+    return inputs
