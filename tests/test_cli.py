@@ -111,7 +111,11 @@ def test_list_method_on_an_env_shows_the_published_values(capsys):
     assert rows["neumann_terms"][0] == "5"              # not published: the generic default
     assert main(["list", "--method", "reinforce", "--env", "mountaincar"]) == 0
     rows = {line.split()[0]: line.split()[1:3] for line in capsys.readouterr().out.splitlines()[1:]}
-    assert rows["actor_reg"] == ["0.0", "*"] and "reward_lr" not in rows
+    assert rows["actor_reg"] == ["0.25", "*"] and "reward_lr" not in rows
+    # The velocity sweep has its own configuration 0.
+    assert main(["list", "--method", "reinforce", "--env", "mountaincar", "--aux", "velocity"]) == 0
+    rows = {line.split()[0]: line.split()[1:3] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows["actor_lr"] == ["0.015625", "*"] and rows["actor_reg"] == ["0.0", "*"]
     assert main(["list", "--method", "reinforce"]) == 0
     out = capsys.readouterr().out
     assert "published: gridworld 0.005, mountaincar 0.0625, cartpole 0.001, halfcheetah 0.0001" in out
@@ -120,6 +124,9 @@ def test_list_method_on_an_env_shows_the_published_values(capsys):
 @pytest.mark.parametrize("argv,words", [
     (["list", "--env", "maze"], ["unknown env 'maze'", "gridworld"]),
     (["list", "--method", "ppo", "--env", "cartpole"], ["unknown method 'ppo'", "barfi"]),
+    (["list", "--method", "barfi", "--env", "cartpole", "--aux", "bonus"],
+     ["unknown aux 'bonus'", "pd-agree"]),
+    (["list", "--aux", "velocity"], ["--aux needs --env and --method"]),
 ])
 def test_list_bad_name_is_one_line(capsys, argv, words):
     assert main(argv) == EXIT_BAD_INPUT

@@ -434,7 +434,15 @@ def test_dvc_repro_and_status(ci_run, tmp_path):
     assert second.returncode == 0 and "didn't change, skipping" in second.stdout, second.stdout
     assert "Building DAG" not in second.stdout + second.stderr   # Snakemake did not even start
     metrics = dvc(root, "metrics", "show")
-    assert metrics.returncode == 0 and "reports/summary.json" in metrics.stdout
+    assert metrics.returncode == 0 and "results/study/summary.json" in metrics.stdout
+    # The documented comparison with a committed run: commit the lock and the headline metrics,
+    # then a rerun of the same study differs in nothing.
+    subprocess.run(git + ["add", "dvc.lock", "results/study/summary.json"], cwd=root, check=True,
+                   capture_output=True, timeout=60)
+    subprocess.run(git + ["commit", "-q", "-m", "results"], cwd=root, check=True,
+                   capture_output=True, timeout=60)
+    diff = dvc(root, "metrics", "diff")
+    assert diff.returncode == 0 and "results/study/summary.json" not in diff.stdout, diff.stdout
     lock = yaml.safe_load((root / "dvc.lock").read_text())
     assert "config/config.yaml" in lock["stages"]["study"]["params"]
     # A modified source file: the stage is dirty.

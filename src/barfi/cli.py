@@ -54,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--env", help="only this env: its aux rewards and published defaults")
     show.add_argument("--method", help="the hyperparameters this method reads, with their "
                                        "defaults (the env's published values with --env)")
+    show.add_argument("--aux", help="with --env and --method: the published values of this aux "
+                                    "reward's sweep (default: the env's first aux reward)")
     return parser
 
 
@@ -139,17 +141,22 @@ def _describe_env(env: str) -> None:
     print("  aux rewards:")
     for name, aux in AUX_REWARDS[env].items():
         print(f"    {name:24s} {aux.description}")
-    by_values: dict[str, list[str]] = {}
+    # The published values differ per method family and, in some envs, per aux reward.
+    by_values: dict[str, dict[str, list[str]]] = {}
     for method in METHODS:
-        values = published_defaults(env, method)
-        text = ", ".join(f"{k}={v!r}" for k, v in values.items())
-        by_values.setdefault(text, []).append(method)
+        for aux in AUX_REWARDS[env]:
+            values = published_defaults(env, method, aux)
+            text = ", ".join(f"{k}={v!r}" for k, v in values.items())
+            by_values.setdefault(text, {}).setdefault(method, []).append(aux)
     for text, methods in by_values.items():
+        every_aux = all(len(auxes) == len(AUX_REWARDS[env]) for auxes in methods.values())
         which = "every method" if len(methods) == len(METHODS) else ", ".join(methods)
+        if not every_aux:
+            which += "; aux " + ", ".join(sorted({a for auxes in methods.values() for a in auxes}))
         print(f"  published defaults ({which}): {text or 'none'}")
 
 
-def _describe_method(method: str, env: str | None) -> None:
+def _describe_method(method: str, env: str | None, aux: str | None = None) -> None:
     """One line per hyperparameter the method reads: the value a run would use and its help.
     Without an env, the generic default and, below it, each env's published value."""
     from barfi.envs import ENVS
@@ -157,9 +164,10 @@ def _describe_method(method: str, env: str | None) -> None:
     if env is not None:
         from barfi.aux_rewards import AUX_REWARDS
 
-        hp = resolve_config(env, next(iter(AUX_REWARDS[env])), method).hp
-        published = published_defaults(env, method)
-        print(f"{method} on {env} (published values marked *):")
+        aux = aux or next(iter(AUX_REWARDS[env]))
+        hp = resolve_config(env, aux, method).hp
+        published = published_defaults(env, method, aux)
+        print(f"{method} on {env} with aux {aux} (published values marked *):")
         for key in valid_keys(method):
             mark = "*" if key in published else " "
             print(f"  {key:18s} {getattr(hp, key)!r:12} {mark} {HP_FIELDS[key].metadata['help']}")
@@ -175,14 +183,20 @@ def _describe_method(method: str, env: str | None) -> None:
 
 
 def _list(args) -> int:
+    from barfi.aux_rewards import AUX_REWARDS
     from barfi.envs import ENVS
 
     if args.env is not None and args.env not in ENVS:
         raise ConfigError(f"unknown env {args.env!r}; valid: {', '.join(ENVS)}")
     if args.method is not None and args.method not in METHODS:
         raise ConfigError(f"unknown method {args.method!r}; valid: {', '.join(METHODS)}")
+    if args.aux is not None and (args.env is None or args.method is None):
+        raise ConfigError("--aux needs --env and --method")
+    if args.aux is not None and args.aux not in AUX_REWARDS[args.env]:
+        raise ConfigError(f"unknown aux {args.aux!r} for env {args.env}; valid: "
+                          + ", ".join(AUX_REWARDS[args.env]))
     if args.method:
-        _describe_method(args.method, args.env)
+        _describe_method(args.method, args.env, args.aux)
         return 0
     for env in [args.env] if args.env else ENVS:
         _describe_env(env)
