@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -128,6 +129,8 @@ def run_cell(cell: Cell, seeds: list[int], args, extra: dict) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # SIGTERM unwinds like an exception, so scratch copies and temporary outputs are removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     args = _parser().parse_args(argv)
     try:
         cells, seeds, extra = _check_inputs(args)
