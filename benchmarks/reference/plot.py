@@ -51,7 +51,7 @@ def _panel(ax, ds, smooth: int) -> None:
                 label=f"{st['label']} (n={len(values)})")
     ax.set_title(f"{ds.attrs['env']} / {ds.attrs['aux']} / {ds.attrs['method']}, "
                  f"config {ds.attrs['config']}", fontsize=8)
-    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    ax.legend(fontsize=7, frameon=False, loc="best")
 
 
 def plot(paths: list[Path], out: Path, smooth: int) -> list[str]:
