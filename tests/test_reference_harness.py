@@ -1,0 +1,125 @@
+"""The differential harness's own logic (benchmarks/reference), on made-up sweeps and files: it
+needs no checkout of the reference code, which the harness's end-to-end runs do."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from benchmarks.reference.cells import (Cell, CellError, grid_points, parse_cell,
+                                        reference_index, single_run_sweep, translate)
+from benchmarks.reference.compare import cell_row, diff_ci, write_curves, read_curves
+from benchmarks.reference.plot import trailing_mean
+from benchmarks.reference.sides import SideError, apply_gym_edits
+
+SWEEP = {"agent": "REINFORCE", "env_name": "Maze_noreward", "optim": ["rmsprop", "adam"],
+         "actor_lr": [0.005, 0.001], "actor_reg": [0.25], "max_episodes": 2000, "gamma": 0.99,
+         "buffer_size": [15, 100, 1000], "state_lr": 0.001, "seed": [1, 2, 3, 4]}
+
+
+def test_grid_points_cross_sorted_list_keys_last_fastest_without_seed():
+    points = grid_points(SWEEP)
+    assert len(points) == 2 * 1 * 3 * 2
+    assert [(p["actor_lr"], p["buffer_size"], p["optim"]) for p in points[:4]] == [
+        (0.005, 15, "rmsprop"), (0.005, 15, "adam"), (0.005, 100, "rmsprop"),
+        (0.005, 100, "adam")]
+    assert all("seed" not in p and p["gamma"] == 0.99 for p in points)
+
+
+def test_reference_index_is_the_position_in_the_full_expansion_with_seeds():
+    keys = sorted(k for k, v in SWEEP.items() if isinstance(v, list))
+    full = [dict(zip(keys, values)) for values in itertools.product(*(SWEEP[k] for k in keys))]
+    points = grid_points(SWEEP)
+    for config in (0, 5, 11):
+        for seed in (1, 3):
+            index = reference_index(SWEEP, config, seed)
+            assert full[index]["seed"] == seed
+            assert all(full[index][k] == points[config][k] for k in keys if k != "seed")
+    assert reference_index(SWEEP, 0, 99) is None
+
+
+def test_single_run_sweep_has_one_configuration_and_one_seed():
+    point = grid_points(SWEEP)[7]
+    single = single_run_sweep(SWEEP, point, seed=3, episodes=300)
+    assert grid_points(single) == [{**point, "max_episodes": 300}]
+    assert single["seed"] == [3]
+
+
+def test_translate_maps_names_and_lists_what_barfi_does_not_read():
+    t = translate(Cell("gridworld", "none", "reinforce"), grid_points(SWEEP)[0], None,
+                  {"actor_reg": "0.5"})
+    assert t.overrides == {"optimizer": "rmsprop", "actor_lr": 0.005, "actor_reg": "0.5",
+                           "episodes": 2000, "gamma": 0.99}
+    assert "buffer_size=15" in t.not_read and "state_lr=0.001" in t.not_mapped
+
+
+def test_translate_refuses_unknown_keys_and_a_mismatched_approximation():
+    with pytest.raises(CellError, match="lambda_typo"):
+        translate(Cell("gridworld", "none", "reinforce"), {"lambda_typo": 1}, None, {})
+    with pytest.raises(CellError, match="approx"):
+        translate(Cell("gridworld", "none", "barfi"), {"approx": "First-order"}, None, {})
+
+
+def test_translate_derives_the_critic_rate_from_a_ratio():
+    t = translate(Cell("halfcheetah", "ctrl", "actor-critic"),
+                  {"actor_lr": 1e-4, "critic_lr_ratio": 2.0}, 50, {})
+    assert t.overrides["critic_lr"] == pytest.approx(2e-4)
+    assert t.overrides["env_version"] == "v4" and t.overrides["episodes"] == 50
+
+
+def test_parse_cell_names_what_is_valid():
+    assert parse_cell("cartpole/pd-agree/barfi") == Cell("cartpole", "pd-agree", "barfi")
+    with pytest.raises(CellError, match="valid"):
+        parse_cell("gridworld/distance/reinforce")
+
+
+def test_gym_edits_rewrite_the_old_api_and_fail_on_other_code(tmp_path):
+    env_dir = tmp_path / "src" / "environments"
+    env_dir.mkdir(parents=True)
+    (env_dir / "CartPoleX.py").write_text(
+        "        self.env.seed(seed)\n        state = self.env.reset()\n"
+        "        s, r, done, info = self.env.step(a)\n")
+    assert apply_gym_edits(tmp_path, "barfi-cp") == 3
+    text = (env_dir / "CartPoleX.py").read_text()
+    assert "self.env.reset(seed=seed)" in text and "state, _ = self.env.reset()" in text
+    assert "s, r, done, _truncated, info = self.env.step(a); done = done or _truncated" in text
+    with pytest.raises(SideError, match="matched nothing"):
+        apply_gym_edits(tmp_path, "barfi-cp")      # already edited: nothing left to match
+
+
+def test_cell_row_difference_and_solved_fractions():
+    ref = np.tile(np.r_[np.zeros(100), np.full(200, 95.0)], (4, 1))
+    ref[0, -200:] = 50.0                                   # one seed does not solve
+    barfi = np.tile(np.full(300, 99.0), (5, 1))
+    barfi[1, 10] = np.nan                                  # NaN before the window: ignored
+    barfi[2, -1] = np.nan                                  # a diverged seed: unsolved, left out
+    row = cell_row({"env": "gridworld"}, {"reference": ref, "barfi": barfi}, 90.0)
+    assert row["reference_mean"] == pytest.approx((50 + 3 * 95) / 4)
+    assert row["barfi_mean"] == pytest.approx(99.0) and row["barfi_nonfinite"] == 1
+    assert row["reference_solved"] == 0.75 and row["barfi_solved"] == 0.8
+    assert row["diff_ci_low"] <= row["diff_mean"] <= row["diff_ci_high"]
+    assert row["final_episodes"] == 200
+
+
+def test_diff_ci_excludes_zero_only_for_a_real_shift():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(0, 1, 30), rng.normal(0, 1, 30)
+    lo, hi = diff_ci(a, b)
+    assert lo < 0 < hi
+    lo, hi = diff_ci(a + 3, b)
+    assert lo > 0
+
+
+def test_curves_file_round_trip_pads_missing_seeds(tmp_path):
+    runs = {"reference": {1: np.arange(4.0), 2: np.ones(4)}, "barfi": {1: np.zeros(4)}}
+    ds = read_curves(write_curves(runs, {"env": "gridworld"}, tmp_path / "c.returns.nc"))
+    assert ds["primary_return"].sel(side="reference", seed=1).values.tolist() == [0, 1, 2, 3]
+    assert np.isnan(ds["primary_return"].sel(side="barfi", seed=2).values).all()
+
+
+def test_trailing_mean():
+    x = np.array([[0.0, 2.0, 4.0, 6.0]])
+    assert trailing_mean(x, 2).tolist() == [[0.0, 1.0, 3.0, 5.0]]
+    assert trailing_mean(x, 1) is x
