@@ -43,12 +43,9 @@ import pickle
 import numpy as np
 import torch
 
-from barfi.config import resolve_config
-from barfi.envs import ENVS
 from barfi.envs.gridworld import GridWorldBatched
-from barfi.learners import EpisodeBatch, make_learner
-from barfi.rng import BlockStreams
-from replay_mountaincar import reference_initial_weights
+from barfi.learners import EpisodeBatch
+from replay_mountaincar import replay_learner
 
 
 class _NoReplacement:
@@ -68,21 +65,6 @@ def reference_choice(feats: np.ndarray, weight: torch.Tensor, bias: torch.Tensor
     cdf = p.astype(np.float64).cumsum()
     cdf /= cdf[-1]
     return int(cdf.searchsorted(u, side="right")), p
-
-
-def make_replay_learner(seed: int, episodes: int, barfi_init: bool):
-    """barfi's REINFORCE learner for GridWorld (configuration 0), with the reference's initial
-    weights unless `barfi_init`."""
-    config = resolve_config("gridworld", "none", "reinforce", {"episodes": episodes})
-    spec = ENVS["gridworld"]
-    learner = make_learner(config, spec, BlockStreams([seed]), "cpu")
-    if not barfi_init:
-        weight, bias = reference_initial_weights(seed, learner.features.dim, spec.n_actions)
-        with torch.no_grad():
-            learner.policy.weight.copy_(weight[None])
-            learner.policy.bias.copy_(bias[None])
-        learner.policy.sync()
-    return learner
 
 
 def run_episode(env: GridWorldBatched, learner, rs: np.random.RandomState, noop_last: bool,
@@ -126,7 +108,7 @@ def run(seed: int, episodes: int, noop_last=False, f32=False, decorrelate=False,
         barfi_init=False):
     """One replayed run: per-episode primary returns, lengths, terminated flags, and traces."""
     rs = np.random.RandomState(seed + (1000 if decorrelate else 0))
-    learner = make_replay_learner(seed, episodes, barfi_init)
+    learner = replay_learner("gridworld", "none", seed, {"episodes": episodes}, barfi_init)
     rounded = (lambda o: o.astype(np.float32).astype(np.float64)) if f32 else (lambda o: o)
     env = GridWorldBatched(1)
     returns, lengths, reached, trace = [], [], [], []

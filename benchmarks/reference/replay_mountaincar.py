@@ -58,14 +58,11 @@ def reference_initial_weights(seed: int, n_features: int, n_actions: int):
     return linear.weight.detach().T.clone(), linear.bias.detach().clone()
 
 
-def run(seed: int, episodes: int, noop_last=False, f32=False, decorrelate=False,
-        barfi_init=False, tile_coding="published"):
-    """One replayed run; returns the per-episode (primary return, length) and the trace."""
-    rs = np.random.RandomState(seed + (1000 if decorrelate else 0))
-    config = resolve_config("mountaincar", "bang-bang", "reinforce",
-                            {"episodes": episodes, "tile_coding": tile_coding})
-    spec = ENVS["mountaincar"]
-    horizon = spec.horizon
+def replay_learner(env: str, aux: str, seed: int, overrides: dict, barfi_init: bool):
+    """barfi's REINFORCE learner for one seed, with the reference's initial weights (torch's)
+    unless `barfi_init`."""
+    config = resolve_config(env, aux, "reinforce", overrides)
+    spec = ENVS[env]
     learner = make_learner(config, spec, BlockStreams([seed]), "cpu")
     if not barfi_init:
         weight, bias = reference_initial_weights(seed, learner.features.dim, spec.n_actions)
@@ -73,6 +70,16 @@ def run(seed: int, episodes: int, noop_last=False, f32=False, decorrelate=False,
             learner.policy.weight.copy_(weight[None])
             learner.policy.bias.copy_(bias[None])
         learner.policy.sync()
+    return learner
+
+
+def run(seed: int, episodes: int, noop_last=False, f32=False, decorrelate=False,
+        barfi_init=False, tile_coding="published"):
+    """One replayed run; returns the per-episode (primary return, length) and the trace."""
+    rs = np.random.RandomState(seed + (1000 if decorrelate else 0))
+    horizon = ENVS["mountaincar"].horizon
+    learner = replay_learner("mountaincar", "bang-bang", seed,
+                             {"episodes": episodes, "tile_coding": tile_coding}, barfi_init)
     aux = AUX_REWARDS["mountaincar"]["bang-bang"]
     rounded = (lambda o: o.astype(np.float32).astype(np.float64)) if f32 else (lambda o: o)
     rs.random_sample()                 # the environment's constructor resets once
