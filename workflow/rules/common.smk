@@ -379,9 +379,10 @@ def grid_table_rows():
 
 
 def rows_digest(*tables):
-    """A short hash of table rows: the param of a table rule (a change of one value reruns
-    the rule without printing the whole table as its param)."""
-    text = json.dumps(tables, separators=(",", ":"))
+    """A short hash of table rows or config values: the param of a rule that writes them (a
+    change of one value reruns the rule without printing the whole table as its param). Keys
+    are sorted, so a config re-ordered by a YAML round trip hashes the same."""
+    text = json.dumps(tables, separators=(",", ":"), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
