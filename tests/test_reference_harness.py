@@ -123,3 +123,40 @@ def test_trailing_mean():
     x = np.array([[0.0, 2.0, 4.0, 6.0]])
     assert trailing_mean(x, 2).tolist() == [[0.0, 1.0, 3.0, 5.0]]
     assert trailing_mean(x, 1) is x
+
+
+def _harness_cell(folder, seeds, shift=0.0, episodes=300):
+    """A harness output of one GridWorld cell (curves and its row) on `seeds`."""
+    from benchmarks.reference.compare import curves_matrix, write_table
+
+    rng = np.random.default_rng(seeds[0])
+    runs = {side: {s: rng.normal(90 + shift * (side == "barfi"), 1, episodes) for s in seeds}
+            for side in ("reference", "barfi")}
+    meta = {"env": "gridworld", "aux": "none", "method": "reinforce", "config": 0,
+            "episodes": episodes, "seeds": f"{seeds[0]}-{seeds[-1]}", "barfi_overrides": "a=1"}
+    folder.mkdir(parents=True, exist_ok=True)
+    write_curves(runs, meta, folder / "gridworld__none__reinforce__c0.returns.nc")
+    row = cell_row(meta, {k: curves_matrix(v) for k, v in runs.items()}, 90.0)
+    write_table([row], folder / "gridworld__none__reinforce__c0.csv")
+    return runs
+
+
+def test_merge_joins_disjoint_seeds_and_refuses_overlap(tmp_path):
+    import pandas as pd
+
+    from benchmarks.reference.merge import main as merge
+
+    first = _harness_cell(tmp_path / "a", [1, 2, 3], shift=1.0)
+    second = _harness_cell(tmp_path / "b", [4, 5], shift=1.0)
+    assert merge(["--into", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    joined = read_curves(tmp_path / "a" / "gridworld__none__reinforce__c0.returns.nc")
+    assert joined.seed.values.tolist() == [1, 2, 3, 4, 5] and joined.attrs["seeds"] == "1-5"
+    row = pd.read_csv(tmp_path / "a" / "gridworld__none__reinforce__c0.csv").iloc[0]
+    finals = [np.mean(r[s][-200:]) for r in (first["barfi"], second["barfi"]) for s in r]
+    assert row["barfi_n"] == 5 and row["seeds"] == "1-5"
+    assert row["barfi_mean"] == pytest.approx(np.mean(finals), rel=1e-5)
+    assert (tmp_path / "a" / "summary.md").is_file()
+    # Merging the same seeds again is refused, and nothing is rewritten.
+    before = (tmp_path / "a" / "gridworld__none__reinforce__c0.returns.nc").read_bytes()
+    assert merge(["--into", str(tmp_path / "a"), str(tmp_path / "b")]) == 2
+    assert (tmp_path / "a" / "gridworld__none__reinforce__c0.returns.nc").read_bytes() == before
