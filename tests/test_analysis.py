@@ -1,6 +1,6 @@
 """Tests of barfi.analysis: aggregation, selection, statistics, report, CLI (< 60 s).
 
-Run files are synthetic (barfi.analysis.synthetic) but written by the package's own dataset
+Run files are synthetic (tests/synthetic.py) but written by the package's own dataset
 writer, with designed-in answers: the best configuration, where split and single selection
 disagree, which runs diverged and where.
 """
@@ -23,7 +23,7 @@ from barfi.analysis.__main__ import main
 from barfi.analysis.aggregate import aggregate
 from barfi.analysis.io import AnalysisError
 from barfi.analysis.selection import select
-from barfi.analysis.synthetic import SweepWriter, curves, run_path
+from synthetic import SweepWriter, curves, run_path
 
 ENV = "gridworld"
 FAST = ["--reps", "200", "--band-reps", "100"]

@@ -18,5 +18,4 @@ Modules (one idea each):
   claims     claims as data (config `claims:`), evaluated into claims.md
   sensitivity, phimaps, overview   the builders of those figures
   readme     the report's README.md: what the study is, claims, index
-  synthetic  synthetic run files in the training format (tests, benchmarks)
 """
