@@ -1,8 +1,9 @@
 """Hyperparameter selection: per env x aux x method, the best configuration by the published
 rule, chosen on tuning seeds and reported on separate evaluation seeds.
 
-Published rule (the paper's hyperparameter selection): a configuration's score is the mean over the last 200
-episodes of its seed-mean primary_return curve; the configuration with the highest score is kept.
+Published rule (the paper's hyperparameter selection): a configuration's score is the mean
+over the last 200 episodes of its seed-mean primary_return curve; the configuration with the
+highest score is kept.
 
 Rules:
   split  (default): score on the tuning seeds, report the chosen configuration on the disjoint
