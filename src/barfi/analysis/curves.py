@@ -9,10 +9,28 @@ from __future__ import annotations
 import numpy as np
 
 from barfi.analysis import figures as F
+from barfi.analysis import stats
 from barfi.analysis.inputs import EnvInputs
 
 BANDS = (("bootstrap", "shaded: 95% bootstrap CI of the mean"),
          ("se-ema", "shaded: +- 1 s.e., as in the paper"))
+
+
+def legend_note(config: str, n: int, n_div: int) -> str:
+    note = f"[{config}], n={n}"
+    return note + (f", {n_div} diverged excl." if n_div else "")
+
+
+def mean_band(builder, values: np.ndarray, band: str = "se"):
+    """Per-run EMA-smoothed curves: x, their mean and a band (`se`: +- 1 standard error;
+    `bootstrap`: 95% bootstrap CI of the mean)."""
+    x = np.arange(values.shape[1])
+    smooth = stats.ema(values, builder.ema_weight)
+    if band == "se":
+        mean, se = stats.mean_se(smooth)
+        return x, mean, mean - se, mean + se
+    mean, lo, hi = stats.bootstrap_band(smooth, reps=builder.band_reps, seed=builder.seed)
+    return x, mean, lo, hi
 
 
 def learning_curves(builder, inp: EnvInputs) -> None:
@@ -27,8 +45,8 @@ def learning_curves(builder, inp: EnvInputs) -> None:
                                "no completed evaluation runs of any method")
             continue
         for style, band in BANDS:
-            curves = [F.Curve(method, *builder.mean_band(values, style.split("-")[0]),
-                              builder.note(config, values.shape[0], n_div))
+            curves = [F.Curve(method, *mean_band(builder, values, style.split("-")[0]),
+                              legend_note(config, values.shape[0], n_div))
                       for method, (values, n_div, config) in data.items()]
             text = f"mean over seeds of EMA-smoothed ({builder.ema_weight:g}) runs, {band}"
             files = F.learning_curves(curves, f"{inp.env}, aux reward: {aux}",
@@ -51,7 +69,7 @@ def gamma_phi(builder, inp: EnvInputs) -> None:
             if np.nanmax(values) - np.nanmin(values) < 1e-9:
                 fixed[method] = float(np.nanmax(values))
                 continue
-            curves.append(F.Curve(method, *builder.mean_band(values)))
+            curves.append(F.Curve(method, *mean_band(builder, values)))
         if curves:
             panels[aux] = curves
     not_learned = "; ".join(f"{m}: constant {v:.3f}" for m, v in fixed.items())
@@ -74,9 +92,9 @@ def rphi_vs_primary(builder, inp: EnvInputs) -> None:
             rphi, n_div, config = inp.runs(aux, method, "r_phi_return")
             prim, _, _ = inp.runs(aux, method, "primary_return")
             if rphi.shape[0] and np.isfinite(rphi).any():
-                note = builder.note(config, rphi.shape[0], n_div)
-                panels[method] = (F.Curve(method, *builder.mean_band(prim), note),
-                                  F.Curve(method, *builder.mean_band(rphi), note))
+                note = legend_note(config, rphi.shape[0], n_div)
+                panels[method] = (F.Curve(method, *mean_band(builder, prim), note),
+                                  F.Curve(method, *mean_band(builder, rphi), note))
         if not panels:
             builder.index.skip(f"primary vs r_phi return {inp.env}/{aux}",
                                "no BARFI runs with r_phi_return records")

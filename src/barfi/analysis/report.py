@@ -23,8 +23,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-
 from barfi.analysis.inputs import EnvInputs, is_barfi, load_inputs
 from barfi.analysis.io import AnalysisError, check_writable_dir
 from barfi.analysis.readme import Index
@@ -59,7 +57,8 @@ def report(aggregated: Sequence[Path | str], selections: Sequence[Path | str],
 
 
 class Builder:
-    """The report's state and settings; the figure builders of the other modules take it."""
+    """The report's settings, inputs, output directory and index: what every builder of the
+    other modules takes."""
 
     def __init__(self, inputs, out_dir, index, final_episodes, reps, band_reps, ema_weight,
                  seed):
@@ -96,23 +95,6 @@ class Builder:
         readme.write(self, res)
 
     # ------------------------------------------------------------------ helpers
-    def note(self, config: str, n: int, n_div: int) -> str:
-        note = f"[{config}], n={n}"
-        return note + (f", {n_div} diverged excl." if n_div else "")
-
-    def mean_band(self, values: np.ndarray, band: str = "se"):
-        """Per-run EMA-smoothed curves: their mean and a band (`se`: +- 1 standard error;
-        `bootstrap`: 95% bootstrap CI of the mean)."""
-        from barfi.analysis import stats
-
-        x = np.arange(values.shape[1])
-        smooth = stats.ema(values, self.ema_weight)
-        if band == "se":
-            mean, se = stats.mean_se(smooth)
-            return x, mean, mean - se, mean + se
-        mean, lo, hi = stats.bootstrap_band(smooth, reps=self.band_reps, seed=self.seed)
-        return x, mean, lo, hi
-
     def rule_text(self, inp: EnvInputs) -> str:
         s = inp.sel.attrs
         if s["rule"] == "split":
