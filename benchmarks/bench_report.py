@@ -67,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     if not sizes or min(sizes) < 1:
         p.error("no sizes to run")
 
-    from barfi.analysis.synthetic import make_sweep
+    # The synthetic sweeps are a test fixture (tests/synthetic.py), not part of the package.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from synthetic import make_sweep
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench_report."))
     work.mkdir(parents=True, exist_ok=True)

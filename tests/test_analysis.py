@@ -1,6 +1,6 @@
 """Tests of barfi.analysis: aggregation, selection, statistics, report, CLI (< 60 s).
 
-Run files are synthetic (barfi.analysis.synthetic) but written by the package's own dataset
+Run files are synthetic (tests/synthetic.py) but written by the package's own dataset
 writer, with designed-in answers: the best configuration, where split and single selection
 disagree, which runs diverged and where.
 """
@@ -23,7 +23,7 @@ from barfi.analysis.__main__ import main
 from barfi.analysis.aggregate import aggregate
 from barfi.analysis.io import AnalysisError
 from barfi.analysis.selection import select
-from barfi.analysis.synthetic import SweepWriter, curves, run_path
+from synthetic import SweepWriter, curves, run_path
 
 ENV = "gridworld"
 FAST = ["--reps", "200", "--band-reps", "100"]
@@ -388,6 +388,26 @@ def test_report_writes_every_promised_file_and_indexes_it(full_report):
     tex = (out / "summary.tex").read_text()
     assert r"\begin{tabular}" in tex and r"\toprule" in tex
     assert "IQM [95% CI]" in (out / "summary.md").read_text()
+
+
+def test_readme_sections_and_captions_come_from_the_caption_table(full_report):
+    """Each file sits under the README heading of its caption-table entry, and the HTML report
+    (which reads the same table) files it under the same category."""
+    import re
+
+    from barfi.analysis.captions import CAPTIONS, caption_of
+
+    section, placed = None, {}
+    for line in (full_report["out"] / "README.md").read_text().splitlines():
+        if line.startswith("## "):
+            section = line[3:]
+        for name in re.findall(r"\[`([^`]+)`\]", line):
+            placed[name] = section
+    assert len(placed) == len(list(full_report["out"].iterdir()))
+    for name, heading in placed.items():
+        entry = CAPTIONS.get(name) or caption_of(name.rsplit(".", 1)[0])
+        assert entry is not None and entry.section == heading, (name, heading)
+    assert placed["gamma-phi_gridworld.png"] == "BARFI internals"
 
 
 def test_report_without_barfi_skips_figures_and_removes_stale_ones(sweep, full_report,

@@ -12,7 +12,7 @@ from barfi.analysis.__main__ import main
 from barfi.analysis.aggregate import aggregate
 from barfi.analysis.io import AnalysisError
 from barfi.analysis.selection import select
-from barfi.analysis.synthetic import SweepWriter
+from synthetic import SweepWriter
 
 ENV = "gridworld"
 

@@ -1,4 +1,4 @@
-"""Auxiliary rewards: the designer's heuristics r_aux, well or badly specified (paper-spec, sec. 2).
+"""Auxiliary rewards: the designer's heuristics r_aux, well or badly specified (those of the paper's experiments).
 
 `AUX_REWARDS[env][name]` is an `AuxReward`; calling it on one batched transition gives r_aux,
 shape (B,) float64:

@@ -1,5 +1,6 @@
 # The report: every figure and table of the study into reports/ (a thin call into
-# `python -m barfi.analysis report`), annotated for `snakemake --report reports/report.html`.
+# `python -m barfi.analysis report`), annotated for `snakemake --report reports/report.html`
+# from the report's caption table (barfi.analysis.captions), which also captions its README.
 # reports/ is the rule's output directory: Snakemake empties it before the rule reruns, so it
 # never holds figures of envs, aux rewards or methods that are no longer in the config.
 # The config's claims (`claims:`) are checked here before any job, written to data/claims.yaml
@@ -7,6 +8,12 @@
 
 import yaml
 
+from barfi.analysis.captions import (
+    html_captions,
+    report_category,
+    report_labels,
+    report_subcategory,
+)
 from barfi.analysis.claims import parse_claims
 from barfi.analysis.io import AnalysisError
 
@@ -56,6 +63,8 @@ rule report:
         seed=config["report"]["seed"],
         title=config["report"]["title"],
         source=ANALYSIS_SOURCE,
+        # read by ../report/report.rst (the HTML report's caption of each file)
+        captions=html_captions(),
     resources:
         mem_mb=4000,
         runtime=60,

@@ -65,7 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     p = _Parser(prog="python -m barfi.analysis", description=DESCRIPTION, formatter_class=fmt)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_aggregate(sub)
+    _add_select(sub)
+    _add_report(sub)
+    return p
 
+
+def _add_aggregate(sub) -> None:
     a = sub.add_parser(
         "aggregate", formatter_class=argparse.HelpFormatter,
         help="merge the run files of one env into one labelled NetCDF dataset",
@@ -95,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "the output does not depend on it)")
     a.add_argument("--quiet", action="store_true", help="no progress or summary lines")
 
+
+def _add_select(sub) -> None:
     s = sub.add_parser(
         "select", formatter_class=argparse.HelpFormatter,
         help="pick the best config per aux x method by the published rule",
@@ -120,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "published; all episodes if a run has fewer)")
     s.add_argument("--quiet", action="store_true", help="no summary line")
 
+
+def _add_report(sub) -> None:
     r = sub.add_parser(
         "report", formatter_class=argparse.HelpFormatter,
         help="write every figure and table into a directory",
@@ -158,7 +168,6 @@ def build_parser() -> argparse.ArgumentParser:
                         "evaluate into claims.md; the schema is in docs/claims.md")
     r.add_argument("--title", help="title of README.md (default: 'BARFI report')")
     r.add_argument("--quiet", action="store_true", help="no summary line")
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
@@ -116,6 +117,53 @@ def _check_against_table(h: RunHeader, table: dict[str, dict[str, Any]]) -> None
                                 f"table says {value!r} for config {h.config_id!r}")
 
 
+@dataclass
+class Layout:
+    """The output cube: its coordinates, its variables, and the slot of every run."""
+
+    env: str
+    auxes: list[str]
+    methods: list[str]
+    configs: list[str]
+    seeds: list[int]
+    n_ep: int                                  # episodes: the longest run's
+    episode_vars: list[str]                    # per-episode records (aux x ... x episode)
+    map_shapes: dict[str, tuple[int, int]]     # final maps (aux x ... x grid_y x grid_x)
+    slots: list[tuple[int, int, int, int]]     # per run header: (aux, method, config, seed)
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return len(self.auxes), len(self.methods), len(self.configs), len(self.seeds)
+
+
+def plan(env: str, headers: list[RunHeader], hp_of: dict) -> Layout:
+    """The layout of the runs `headers` (sorted in place into slot order): aux rewards and
+    methods in their usual order, configurations by their first method, then by name."""
+    auxes = aux_order(env, {h.aux for h in headers})
+    methods = method_order({h.method for h in headers})
+    m_index = {m: i for i, m in enumerate(methods)}
+    configs = sorted({h.config_id for h in headers},
+                     key=lambda c: (min(m_index[m] for (m, cc) in hp_of if cc == c),
+                                    _natural_key(c)))
+    seeds = sorted({h.seed for h in headers})
+    episode_vars = ["primary_return", "aux_return", "episode_length", "wall_time"]
+    for h in headers:
+        episode_vars += [v for v in h.episode_vars if v not in episode_vars]
+    map_shapes: dict[str, tuple[int, int]] = {}
+    for h in headers:
+        map_shapes.update(h.map_vars)
+    a_index = {a: i for i, a in enumerate(auxes)}
+    c_index = {c: i for i, c in enumerate(configs)}
+    s_index = {s: i for i, s in enumerate(seeds)}
+
+    def slot(h: RunHeader) -> tuple[int, int, int, int]:
+        return a_index[h.aux], m_index[h.method], c_index[h.config_id], s_index[h.seed]
+
+    headers.sort(key=slot)
+    return Layout(env, auxes, methods, configs, seeds, max(h.n_episodes for h in headers),
+                  episode_vars, map_shapes, [slot(h) for h in headers])
+
+
 def aggregate(paths: Sequence[Path | str], out: Path | str, env: str | None = None,
               config_table: Path | str | dict | None = None,
               progress: Callable[[str], None] | None = None,
@@ -124,101 +172,92 @@ def aggregate(paths: Sequence[Path | str], out: Path | str, env: str | None = No
     (env, number of runs, diverged runs, dims). Raises AnalysisError on bad input, before
     anything is written. `jobs` worker processes read the run files (the output is the same
     for any number)."""
-    import h5netcdf
-    import h5py
-
     paths = [Path(p) for p in paths]
     if not paths:
         raise AnalysisError("no run files given")
     table = (load_config_table(config_table) if isinstance(config_table, (str, Path))
              else config_table)
     env, headers, hp_of = scan(paths, env, table, progress, jobs)
-
-    auxes = aux_order(env, {h.aux for h in headers})
-    methods = method_order({h.method for h in headers})
-    m_index = {m: i for i, m in enumerate(methods)}
-    configs = sorted({h.config_id for h in headers},
-                     key=lambda c: (min(m_index[m] for (m, cc) in hp_of if cc == c),
-                                    _natural_key(c)))
-    seeds = sorted({h.seed for h in headers})
-    n_ep = max(h.n_episodes for h in headers)
-    episode_vars = ["primary_return", "aux_return", "episode_length", "wall_time"]
-    for h in headers:
-        episode_vars += [v for v in h.episode_vars if v not in episode_vars]
-    map_shapes: dict[str, tuple[int, int]] = {}
-    for h in headers:
-        map_shapes.update(h.map_vars)
-    index = {"aux": {a: i for i, a in enumerate(auxes)}, "method": m_index,
-             "config": {c: i for i, c in enumerate(configs)},
-             "seed": {s: i for i, s in enumerate(seeds)}}
-    shape = (len(auxes), len(methods), len(configs), len(seeds))
-    headers.sort(key=lambda h: (index["aux"][h.aux], m_index[h.method],
-                                index["config"][h.config_id], h.seed))
-
+    lay = plan(env, headers, hp_of)
     out = Path(out)
     check_writable_dir(out.parent)
-    status = np.zeros(shape, np.int8)
-    diverged_at = np.full(shape, -1, np.int32)
-    slot_of = []
-    for h in headers:
-        slot = (index["aux"][h.aux], m_index[h.method], index["config"][h.config_id],
-                index["seed"][h.seed])
+    status = np.zeros(lay.shape, np.int8)
+    for h, slot in zip(headers, lay.slots):
         status[slot] = STATUS_CODES[h.status]
-        slot_of.append(slot)
-    overrides = {(h.method, h.config_id): h.overrides for h in headers}
-    grid = next(iter(map_shapes.values()), None)
     n_div = int((status == STATUS_CODES["diverged"]).sum())
+    attrs = {
+        "title": f"BARFI runs of env {env}, aggregated",
+        "env": env, "n_runs": len(headers), "n_diverged": n_div,
+        "n_episodes": lay.n_ep, "format_version": FORMAT_VERSION,
+        "created_by": "python -m barfi.analysis aggregate",
+        "config_table": str(config_table) if isinstance(config_table, (str, Path)) else "",
+        "description": "per-episode records of every run, indexed aux x method x config x "
+                       "seed x episode; NaN where a slot has no run or a run diverged; see "
+                       "`status`",
+    }
     try:
         with atomic_output(out) as tmp:
-            # Structure and small tables through h5netcdf (a valid netCDF-4 file) ...
-            with h5netcdf.File(tmp, "w") as f:
-                dims = {"aux": len(auxes), "method": len(methods), "config": len(configs),
-                        "seed": len(seeds), "episode": n_ep, "run": len(headers)}
-                if grid is not None:
-                    dims.update(grid_y=grid[0], grid_x=grid[1])
-                f.dimensions = dims
-                _coords(f, auxes, methods, configs, seeds, n_ep, grid)
-                for name in episode_vars:
-                    _big_var(f, name, DIMS + ("episode",), (1, 1, 1, 1, n_ep))
-                for name, shape_ in map_shapes.items():
-                    _big_var(f, name, DIMS + ("grid_y", "grid_x"), (1, 1, 1, 1) + shape_)
-                _small_vars(f, methods, configs, hp_of, overrides, status, diverged_at, headers)
-                f.attrs.update({
-                    "title": f"BARFI runs of env {env}, aggregated",
-                    "env": env, "n_runs": len(headers), "n_diverged": n_div,
-                    "n_episodes": n_ep, "format_version": FORMAT_VERSION,
-                    "created_by": "python -m barfi.analysis aggregate",
-                    "config_table": str(config_table)
-                    if isinstance(config_table, (str, Path)) else "",
-                    "description": "per-episode records of every run, indexed aux x method x "
-                                   "config x seed x episode; NaN where a slot has no run or a "
-                                   "run diverged; see `status`",
-                })
-            # ... then the runs' data straight into their chunks with plain h5py (fast).
-            with h5py.File(tmp, "r+") as f:
-                big = {name: f[name] for name in [*episode_vars, *map_shapes]}
-                data = ordered_map(read_run_data, headers, jobs)
-                for i, (h, slot, values) in enumerate(zip(headers, slot_of, data)):
-                    pr = values["primary_return"]
-                    bad = ~np.isfinite(pr)
-                    if h.status == "completed" and bad.any():
-                        raise AnalysisError(f"run file {str(h.path)!r}: status 'completed' but "
-                                            f"{int(bad.sum())} non-finite primary_return values")
-                    if h.status == "diverged":
-                        diverged_at[slot] = int(np.argmax(bad)) if bad.any() else h.n_episodes
-                    for name in h.episode_vars:
-                        big[name][slot + (slice(0, h.n_episodes),)] = values[name]
-                    for name in h.map_vars:
-                        big[name][slot] = values[name]
-                    if progress and (i + 1) % 1000 == 0:
-                        progress(f"aggregated {i + 1}/{len(headers)} run files")
-                f["diverged_at"][...] = diverged_at
+            _write_structure(tmp, lay, headers, hp_of, status, attrs)
+            _write_runs(tmp, lay, headers, jobs, progress)
     except OSError as exc:
         raise AnalysisError(f"cannot write {str(out)!r}: {exc.strerror or exc}") from None
     per_method = Counter(h.method for h in headers if h.status == "diverged")
     return {"env": env, "runs": len(headers), "diverged": n_div,
-            "diverged_per_method": dict(per_method), "aux": auxes, "methods": methods,
-            "configs": len(configs), "seeds": len(seeds), "episodes": n_ep, "out": str(out)}
+            "diverged_per_method": dict(per_method), "aux": lay.auxes, "methods": lay.methods,
+            "configs": len(lay.configs), "seeds": len(lay.seeds), "episodes": lay.n_ep,
+            "out": str(out)}
+
+
+def _write_structure(tmp: Path, lay: Layout, headers: list[RunHeader], hp_of: dict,
+                     status: np.ndarray, attrs: dict[str, Any]) -> None:
+    """Dimensions, coordinates, the empty chunked variables and the small tables, through
+    h5netcdf (a valid netCDF-4 file)."""
+    import h5netcdf
+
+    grid = next(iter(lay.map_shapes.values()), None)
+    overrides = {(h.method, h.config_id): h.overrides for h in headers}
+    diverged_at = np.full(lay.shape, -1, np.int32)     # filled in by _write_runs
+    with h5netcdf.File(tmp, "w") as f:
+        dims = {"aux": len(lay.auxes), "method": len(lay.methods), "config": len(lay.configs),
+                "seed": len(lay.seeds), "episode": lay.n_ep, "run": len(headers)}
+        if grid is not None:
+            dims.update(grid_y=grid[0], grid_x=grid[1])
+        f.dimensions = dims
+        _coords(f, lay.auxes, lay.methods, lay.configs, lay.seeds, lay.n_ep, grid)
+        for name in lay.episode_vars:
+            _big_var(f, name, DIMS + ("episode",), (1, 1, 1, 1, lay.n_ep))
+        for name, shape_ in lay.map_shapes.items():
+            _big_var(f, name, DIMS + ("grid_y", "grid_x"), (1, 1, 1, 1) + shape_)
+        _small_vars(f, lay.methods, lay.configs, hp_of, overrides, status, diverged_at,
+                    headers)
+        f.attrs.update(attrs)
+
+
+def _write_runs(tmp: Path, lay: Layout, headers: list[RunHeader], jobs: int,
+                progress: Callable[[str], None] | None) -> None:
+    """Each run's data straight into its chunks with plain h5py (fast), and the episode at
+    which each diverged run diverged."""
+    import h5py
+
+    diverged_at = np.full(lay.shape, -1, np.int32)
+    with h5py.File(tmp, "r+") as f:
+        big = {name: f[name] for name in [*lay.episode_vars, *lay.map_shapes]}
+        data = ordered_map(read_run_data, headers, jobs)
+        for i, (h, slot, values) in enumerate(zip(headers, lay.slots, data)):
+            pr = values["primary_return"]
+            bad = ~np.isfinite(pr)
+            if h.status == "completed" and bad.any():
+                raise AnalysisError(f"run file {str(h.path)!r}: status 'completed' but "
+                                    f"{int(bad.sum())} non-finite primary_return values")
+            if h.status == "diverged":
+                diverged_at[slot] = int(np.argmax(bad)) if bad.any() else h.n_episodes
+            for name in h.episode_vars:
+                big[name][slot + (slice(0, h.n_episodes),)] = values[name]
+            for name in h.map_vars:
+                big[name][slot] = values[name]
+            if progress and (i + 1) % 1000 == 0:
+                progress(f"aggregated {i + 1}/{len(headers)} run files")
+        f["diverged_at"][...] = diverged_at
 
 
 def _str_var(f, name: str, dims: tuple[str, ...], values, attrs: dict | None = None):

@@ -40,7 +40,8 @@ METHOD_STYLE = {
 }
 AUX_STYLE_CYCLE = [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "orange", "purple",
                                           "sky", "black")]
-# GridWorld geometry (paper-spec section 2), for the phi maps.
+# GridWorld geometry for the phi maps: the start, the goal box (envs/gridworld.py) and the
+# centre-bonus square (aux_rewards.py), in normalised positions.
 GRID_START = (0.125, 0.125)
 GRID_GOAL = (0.75, 0.99)
 GRID_CENTRE = (0.4, 0.6)

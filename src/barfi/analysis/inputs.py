@@ -1,10 +1,10 @@
 """The report's inputs: one aggregated and one selection dataset per env, opened and
 cross-checked (`load_inputs`), with the completed runs of any configuration on any seeds
-(`EnvInputs.runs`), and the report's index of written files and skipped items (`Index`)."""
+(`EnvInputs.runs`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -20,23 +20,6 @@ def is_barfi(method: str) -> bool:
     from barfi.config import BARFI_METHODS
 
     return method in BARFI_METHODS or method.startswith("barfi")
-
-
-@dataclass
-class Index:
-    """What the README lists: sections of (files, caption) and skipped items with reasons."""
-
-    entries: dict[str, list[tuple[list[str], str]]] = field(default_factory=dict)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-
-    def add(self, section: str, files: list[str], caption: str) -> None:
-        self.entries.setdefault(section, []).append((files, caption))
-
-    def skip(self, what: str, reason: str) -> None:
-        self.skipped.append((what, reason))
-
-    def files(self) -> list[str]:
-        return [f for items in self.entries.values() for files, _ in items for f in files]
 
 
 @dataclass

@@ -65,10 +65,7 @@ def episode_records(builder, inp: EnvInputs) -> None:
                        f"seeds of EMA-smoothed ({builder.ema_weight:g}) runs; "
                        f"{builder.rule_text(inp)}",
         builder.out, f"aux-return_{inp.env}")
-    builder.index.add("Aux return and episode length", files,
-                      f"{inp.env}: return under r_aux and episode length over training, one "
-                      "row per aux reward (r_aux = 0: aux panel empty); high aux return with "
-                      "low primary return is reward hacking of r_aux (bonus farming)")
+    builder.index.add("aux-return", files, env=inp.env)
 
 
 def build(builder, res: Results) -> None:
@@ -83,8 +80,7 @@ def build(builder, res: Results) -> None:
         data, f"Final performance of every env x aux x method: IQM (dot) with 95% stratified-"
               f"bootstrap CI (bar) over evaluation runs; hollow: fewer than {MIN_RUNS} runs",
         builder.out, "overview_all_iqm")
-    builder.index.add("Overview", files, "final-performance IQM with 95% CIs of every method, "
-                                         "one panel per env x aux reward")
+    builder.index.add("overview_all_iqm", files)
     poi = res.poi_frame()
     poi = poi[poi.aux != "(all)"]
     if poi.empty:
@@ -95,5 +91,4 @@ def build(builder, res: Results) -> None:
         poi, "Probability that a run of the BARFI method (row) ends better than a run of the "
              "baseline (column): P(row > column) [95% CI]; 0.5 = no difference",
         builder.out, "overview_all_poi")
-    builder.index.add("Overview", files, "probability of improvement of each BARFI method over "
-                                         "each baseline, a matrix per env x aux reward")
+    builder.index.add("overview_all_poi", files)

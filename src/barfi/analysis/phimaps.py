@@ -64,6 +64,8 @@ def change_maps(inp: EnvInputs, aux: str, method: str) -> dict[str, np.ndarray]:
 
 
 def build(builder, inp: EnvInputs) -> None:
+    from barfi.analysis import figures
+
     if not any(v in inp.agg for v in MAPS):
         if inp.env == "gridworld":
             builder.index.skip(f"phi maps ({inp.env})", "no BARFI runs with phi maps")
@@ -81,12 +83,10 @@ def build(builder, inp: EnvInputs) -> None:
             continue
         hidden = "phi3_map" not in next(iter(rows.values()))
         note = "; phi3 not shown: r_aux = 0, so phi3 never changes" if hidden else ""
-        files = builder.fig.phi_maps(
+        files = figures.phi_maps(
             rows, gx, gy, f"{inp.env}, aux reward: {aux}: change of phi from its initialisation "
                           "to the end of training (mean over the evaluation runs of the "
                           f"selected config){note}", builder.out, f"phi-maps_{inp.env}_{aux}")
-        builder.index.add("GridWorld phi maps", files,
-                          f"{inp.env} / {aux}: learned change of phi1(s)"
-                          f"{'' if hidden else ' and phi3(s)'} from initialisation on the "
-                          f"{len(gy)}x{len(gx)} grid; goal (solid) and centre-bonus square "
-                          f"(dashed) outlined{note}")
+        builder.index.add("phi-maps", files, env=inp.env, aux=aux,
+                          and_phi3="" if hidden else " and phi3(s)", grid=f"{len(gy)}x{len(gx)}",
+                          note=note)

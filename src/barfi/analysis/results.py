@@ -3,8 +3,10 @@ evaluation run of the selected configuration, its IQM and mean with stratified-b
 (rliable), the probability that each BARFI method improves on each baseline, the selection
 and divergence tables; and the few headline numbers that go into summary.json.
 
-`collect` computes everything once (tables, claims and the overview figures share it);
-`write_tables` writes the long tables (Markdown, CSV, LaTeX); `headline` is summary.json.
+This is the computing half of the report (as rliable keeps its metrics apart from its
+plots): `collect` computes everything once into tidy rows (one dict per env x aux x method, or
+per comparison), which the tables (`report_tables`), the claims and the overview figures share;
+`headline` is the content of summary.json. Nothing here writes a file.
 """
 
 from __future__ import annotations
@@ -16,9 +18,8 @@ import numpy as np
 import pandas as pd
 
 from barfi.analysis import stats
-from barfi.analysis.inputs import EnvInputs, Index, is_barfi
-from barfi.analysis.io import STATUS_CODES, atomic_output
-from barfi.analysis.tables import fmt_ci, fmt_num, write_table
+from barfi.analysis.inputs import EnvInputs, is_barfi
+from barfi.analysis.io import STATUS_CODES
 
 MIN_RUNS = 5    # statistics from fewer evaluation runs are flagged as unreliable
 SUMMARY_COLS = ["env", "aux", "method", "config", "runs", "diverged_excluded", "iqm", "iqm_low",
@@ -158,74 +159,6 @@ def diverged_list(inp: EnvInputs) -> list[dict]:
         rows.append(dict(env=inp.env, aux=aux, method=method, config=config, seed=seed,
                          diverged_at_episode=at, file=str(agg.run_file.values[i])))
     return rows
-
-
-def write_tables(res: Results, out, index: Index) -> None:
-    data = res.summary_frame()
-    few = data.runs < MIN_RUNS
-    disp = pd.DataFrame({
-        "env": data.env, "aux": data.aux, "method": data.method, "config": data.config,
-        "runs": [f"{n} (< {MIN_RUNS})" if f else str(n) for n, f in zip(data.runs, few)],
-        "diverged (excl.)": data.diverged_excluded,
-        "IQM [95% CI]": [fmt_ci(r.iqm, r.iqm_low, r.iqm_high) for r in data.itertuples()],
-        "mean [95% CI]": [fmt_ci(r.mean, r.mean_low, r.mean_high) for r in data.itertuples()]})
-    last_txt = "/".join(map(str, res.lasts))
-    files = write_table(out, "summary", data, disp,
-                        f"Final performance (mean primary return over the last {last_txt} "
-                        "episodes, or all of a shorter run, of each evaluation run of the "
-                        "selected config): IQM and mean with 95% stratified-bootstrap CIs "
-                        "(rliable); '(all)' pools the aux rewards of an env as tasks; "
-                        f"'(< {MIN_RUNS})': too few runs for reliable intervals")
-    index.add("Tables", files, "final performance per env x aux x method: IQM and mean with 95% "
-                               "stratified-bootstrap CIs (rliable)")
-    data = res.poi_frame()
-    if data.empty:
-        index.skip("probability of improvement table",
-                   "needs a BARFI method and a baseline with evaluation runs")
-    else:
-        disp = data[["env", "aux", "method", "baseline"]].assign(**{
-            "P(method > baseline) [95% CI]": [fmt_ci(r.p, r.low, r.high)
-                                              for r in data.itertuples()]})
-        files = write_table(out, "probability_of_improvement", data, disp,
-                            "Probability that a run of the BARFI method ends better than a run "
-                            "of the baseline (final performance; 95% stratified bootstrap CIs, "
-                            "rliable)")
-        index.add("Tables", files, "probability of improvement of each BARFI method over each "
-                                   "baseline (rliable), per env x aux")
-    _write_selection_and_divergence(res, out, index)
-
-
-def _write_selection_and_divergence(res: Results, out, index: Index) -> None:
-    cols = ["env", "aux", "method", "config", "overrides", "tuning_score", "tuning_runs",
-            "tuning_diverged", "eval_score", "eval_runs", "eval_diverged",
-            "selected_with_divergence", "rule", "tuning_seeds", "eval_seeds"]
-    data = pd.DataFrame(res.selection, columns=cols)
-    disp = data.drop(columns=["rule", "tuning_seeds", "eval_seeds"]).copy()
-    disp["tuning_score"] = [fmt_num(v) for v in data.tuning_score]
-    disp["eval_score"] = [fmt_num(v) for v in data.eval_score]
-    files = write_table(out, "selected_configs", data, disp,
-                        "Selected configuration per env x aux x method: tuning score (mean of "
-                        "the last episodes of the seed-mean primary return on the tuning "
-                        "seeds) and the same on the evaluation seeds")
-    index.add("Tables", files, "the selected configuration of every env x aux x method, its "
-                               "overrides, tuning and evaluation scores and seeds")
-    cols = ["env", "aux", "method", "runs", "diverged", "diverged_pct", "selected_config",
-            "diverged_in_selected_eval"]
-    data = pd.DataFrame(res.diverged, columns=cols)
-    disp = data.copy()
-    disp["diverged_pct"] = [f"{v:.1f}%" for v in data.diverged_pct]
-    files = write_table(out, "diverged_counts", data, disp,
-                        "Diverged runs per env x aux x method (all configurations and seeds), "
-                        "and among the evaluation runs of the selected config (excluded from "
-                        "curves and statistics)")
-    index.add("Tables", files, "diverged-run counts per method (all runs, and the selected "
-                               "config's evaluation runs)")
-    cols = ["env", "aux", "method", "config", "seed", "diverged_at_episode", "file"]
-    with atomic_output(out / "diverged_runs.csv") as tmp:
-        pd.DataFrame(res.diverged_runs, columns=cols).to_csv(tmp, index=False)
-    index.add("Tables", ["diverged_runs.csv"],
-              f"every diverged run ({len(res.diverged_runs)}): its labels, the first episode "
-              "with a non-finite return, and its run file")
 
 
 def headline(res: Results, reps: int, seed: int) -> dict[str, Any]:

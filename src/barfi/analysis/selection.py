@@ -1,8 +1,9 @@
 """Hyperparameter selection: per env x aux x method, the best configuration by the published
 rule, chosen on tuning seeds and reported on separate evaluation seeds.
 
-Published rule (paper-spec section 4): a configuration's score is the mean over the last 200
-episodes of its seed-mean primary_return curve; the configuration with the highest score is kept.
+Published rule (the paper's hyperparameter selection): a configuration's score is the mean
+over the last 200 episodes of its seed-mean primary_return curve; the configuration with the
+highest score is kept.
 
 Rules:
   split  (default): score on the tuning seeds, report the chosen configuration on the disjoint
@@ -147,8 +148,6 @@ def select(aggregated: Path | str, out: Path | str, rule: str = "split",
            tuning_seeds: str | None = None, eval_seeds: str | None = None,
            last: int = DEFAULT_LAST) -> dict[str, Any]:
     """Select the best configuration per aux x method; write the selection dataset to `out`."""
-    import xarray as xr
-
     if int(last) < 1:
         raise AnalysisError(f"--last {last} is not a positive number of episodes")
     ds = open_aggregate(aggregated)
@@ -157,103 +156,9 @@ def select(aggregated: Path | str, out: Path | str, rule: str = "split",
         check_writable_dir(out.parent)
         available = [int(s) for s in ds.seed.values]
         tuning, evaluation = seed_sets(available, rule, tuning_seeds, eval_seeds)
-        seed_pos = {s: i for i, s in enumerate(available)}
-        t_idx = [seed_pos[s] for s in tuning]
-        e_idx = [seed_pos[s] for s in evaluation]
-        auxes = [str(a) for a in ds.aux.values]
-        methods = [str(m) for m in ds.method.values]
-        configs = [str(c) for c in ds.config.values]
-        status = ds.status.values                      # small: aux x method x config x seed
-        n_episodes = ds.n_episodes.values              # method x config
-        pr = ds.primary_return
-        A, M, C = len(auxes), len(methods), len(configs)
-        score = np.full((A, M, C), np.nan)
-        score_ok = np.full((A, M, C), np.nan)
-        n_t = np.zeros((A, M, C), np.int64)
-        n_t_div = np.zeros((A, M, C), np.int64)
-        best = np.full((A, M), "", dtype=object)
-        best_score = np.full((A, M), np.nan)
-        eval_score = np.full((A, M), np.nan)
-        n_e = np.zeros((A, M), np.int64)
-        n_e_div = np.zeros((A, M), np.int64)
-        fallback = np.zeros((A, M), bool)
-        final = np.full((A, M, len(evaluation)), np.nan)
-        for a in range(A):
-            for m in range(M):
-                with_runs = np.flatnonzero((status[a, m] != 0).any(axis=-1))
-                results = []
-                for c in with_runs:
-                    win = last_window(n_episodes[m, c], last)
-                    st = status[a, m, c, t_idx]
-                    if (st != 0).any():
-                        curves = pr.isel(aux=a, method=m, config=int(c), seed=t_idx,
-                                         episode=win).values
-                    else:
-                        curves = np.empty((len(t_idx), 0))
-                    r = config_score(curves, st)
-                    results.append(r)
-                    score[a, m, c], score_ok[a, m, c] = r["score"], r["score_ok_runs"]
-                    n_t[a, m, c], n_t_div[a, m, c] = r["n"], r["n_div"]
-                i, fb = pick(results)
-                if i < 0:
-                    continue
-                c = int(with_runs[i])
-                best[a, m], fallback[a, m] = configs[c], fb
-                best_score[a, m] = results[i]["score"] if not fb else results[i]["score_ok_runs"]
-                st = status[a, m, c, e_idx]
-                n_e[a, m] = int((st != 0).sum())
-                n_e_div[a, m] = int((st == STATUS_CODES["diverged"]).sum())
-                if n_e[a, m]:
-                    win = last_window(n_episodes[m, c], last)
-                    curves = pr.isel(aux=a, method=m, config=c, seed=e_idx, episode=win).values
-                    ok = st == STATUS_CODES["completed"]
-                    final[a, m, ok] = curves[ok].mean(axis=1)
-                    if ok.any():
-                        eval_score[a, m] = float(curves[ok].mean(axis=0).mean())
-        env = str(ds.attrs["env"])
-        rule_text = (f"best config = highest mean of the last {last} episodes of the seed-mean "
-                     "primary_return curve over the tuning seeds; "
-                     + ("reported on the disjoint evaluation seeds" if rule == "split"
-                        else "reported on the same seeds (published single-set selection)"))
-        sel = xr.Dataset(
-            {
-                "score": (("aux", "method", "config"), score,
-                          {"description": f"tuning score: mean of the last {last} episodes of "
-                                          "the seed-mean primary return (NaN: no tuning run, "
-                                          "or a tuning run diverged)"}),
-                "score_ok_runs": (("aux", "method", "config"), score_ok,
-                                  {"description": "the same over the non-diverged tuning runs "
-                                                  "(used only when every config diverged)"}),
-                "n_tuning_runs": (("aux", "method", "config"), n_t),
-                "n_tuning_diverged": (("aux", "method", "config"), n_t_div),
-                "best_config": (("aux", "method"), best.astype(str),
-                                {"description": "selected configuration id ('' = no runs)"}),
-                "best_score": (("aux", "method"), best_score,
-                               {"description": "tuning score of the selected configuration"}),
-                "eval_score": (("aux", "method"), eval_score,
-                               {"description": f"mean of the last {last} episodes of the "
-                                               "seed-mean primary return of the selected "
-                                               "configuration over the non-diverged evaluation "
-                                               "runs"}),
-                "n_eval_runs": (("aux", "method"), n_e),
-                "n_eval_diverged": (("aux", "method"), n_e_div),
-                "selected_with_divergence": (("aux", "method"), fallback.astype(np.int8),
-                                             {"description": "1 if every configuration had a "
-                                                             "diverged tuning run"}),
-                "final_performance": (("aux", "method", "eval_seed"), final,
-                                      {"description": f"per evaluation seed: mean primary "
-                                                      f"return over the last {last} episodes of "
-                                                      "the selected configuration (NaN: "
-                                                      "missing or diverged run)"}),
-            },
-            coords={"aux": auxes, "method": methods, "config": configs,
-                    "tuning_seed": np.asarray(tuning, np.int64),
-                    "eval_seed": np.asarray(evaluation, np.int64)},
-            attrs={"env": env, "rule": rule, "rule_description": rule_text, "last_k": int(last),
-                   "tuning_seeds": _fmt_seeds(tuning), "eval_seeds": _fmt_seeds(evaluation),
-                   "aggregated": str(aggregated),
-                   "created_by": "python -m barfi.analysis select"},
-        )
+        arrays = score_configs(ds, [available.index(s) for s in tuning],
+                               [available.index(s) for s in evaluation], last)
+        sel = selection_dataset(ds, arrays, rule, last, tuning, evaluation, str(aggregated))
     finally:
         ds.close()
     try:
@@ -261,10 +166,122 @@ def select(aggregated: Path | str, out: Path | str, rule: str = "split",
             sel.to_netcdf(tmp, engine="h5netcdf")
     except OSError as exc:
         raise AnalysisError(f"cannot write {str(out)!r}: {exc.strerror or exc}") from None
-    chosen = {f"{auxes[a]}/{methods[m]}": best[a, m] for a in range(A) for m in range(M)
-              if best[a, m]}
-    return {"env": env, "rule": rule, "tuning_seeds": _fmt_seeds(tuning),
+    best = arrays["best_config"]
+    chosen = {f"{a}/{m}": best[i, j] for i, a in enumerate(sel.aux.values.astype(str))
+              for j, m in enumerate(sel.method.values.astype(str)) if best[i, j]}
+    return {"env": str(sel.attrs["env"]), "rule": rule, "tuning_seeds": _fmt_seeds(tuning),
             "eval_seeds": _fmt_seeds(evaluation), "selected": chosen, "out": str(out)}
+
+
+def score_configs(ds, t_idx: list[int], e_idx: list[int], last: int) -> dict[str, np.ndarray]:
+    """Per aux x method: every configuration's tuning score, the pick, and the picked one's
+    numbers on the evaluation seeds (`t_idx`, `e_idx`: positions on the seed axis)."""
+    status = ds.status.values                      # small: aux x method x config x seed
+    n_episodes = ds.n_episodes.values              # method x config
+    pr = ds.primary_return
+    configs = [str(c) for c in ds.config.values]
+    A, M, C = status.shape[:3]
+    r = {"score": np.full((A, M, C), np.nan), "score_ok_runs": np.full((A, M, C), np.nan),
+         "n_tuning_runs": np.zeros((A, M, C), np.int64),
+         "n_tuning_diverged": np.zeros((A, M, C), np.int64),
+         "best_config": np.full((A, M), "", dtype=object), "best_score": np.full((A, M), np.nan),
+         "eval_score": np.full((A, M), np.nan), "n_eval_runs": np.zeros((A, M), np.int64),
+         "n_eval_diverged": np.zeros((A, M), np.int64),
+         "selected_with_divergence": np.zeros((A, M), bool),
+         "final_performance": np.full((A, M, len(e_idx)), np.nan)}
+    for a in range(A):
+        for m in range(M):
+            with_runs = np.flatnonzero((status[a, m] != 0).any(axis=-1))
+            results = []
+            for c in with_runs:
+                st = status[a, m, c, t_idx]
+                if (st != 0).any():
+                    curves = pr.isel(aux=a, method=m, config=int(c), seed=t_idx,
+                                     episode=last_window(n_episodes[m, c], last)).values
+                else:
+                    curves = np.empty((len(t_idx), 0))
+                results.append(config_score(curves, st))
+                for key, field_ in (("score", "score"), ("score_ok_runs", "score_ok_runs"),
+                                    ("n_tuning_runs", "n"), ("n_tuning_diverged", "n_div")):
+                    r[key][a, m, c] = results[-1][field_]
+            i, fb = pick(results)
+            if i < 0:
+                continue
+            c = int(with_runs[i])
+            r["best_config"][a, m], r["selected_with_divergence"][a, m] = configs[c], fb
+            r["best_score"][a, m] = results[i]["score_ok_runs" if fb else "score"]
+            st = status[a, m, c, e_idx]
+            curves = pr.isel(aux=a, method=m, config=c, seed=e_idx,
+                             episode=last_window(n_episodes[m, c], last)).values \
+                if (st != 0).any() else None
+            _evaluate(r, a, m, st, curves)
+    return r
+
+
+def _evaluate(r: dict[str, np.ndarray], a: int, m: int, st: np.ndarray,
+              values: np.ndarray | None) -> None:
+    """The selected configuration's numbers on the evaluation seeds: their status `st` and
+    their windows of primary return (None if none ran)."""
+    r["n_eval_runs"][a, m] = int((st != 0).sum())
+    r["n_eval_diverged"][a, m] = int((st == STATUS_CODES["diverged"]).sum())
+    if values is not None:
+        ok = st == STATUS_CODES["completed"]
+        r["final_performance"][a, m, ok] = values[ok].mean(axis=1)
+        if ok.any():
+            r["eval_score"][a, m] = float(values[ok].mean(axis=0).mean())
+
+
+def selection_dataset(ds, r: dict[str, np.ndarray], rule: str, last: int, tuning: list[int],
+                      evaluation: list[int], aggregated: str):
+    """The selection dataset: the arrays of `score_configs`, described, with the rule and
+    both seed sets."""
+    import xarray as xr
+
+    rule_text = (f"best config = highest mean of the last {last} episodes of the seed-mean "
+                 "primary_return curve over the tuning seeds; "
+                 + ("reported on the disjoint evaluation seeds" if rule == "split"
+                    else "reported on the same seeds (published single-set selection)"))
+    amc, am = ("aux", "method", "config"), ("aux", "method")
+    return xr.Dataset(
+        {
+            "score": (amc, r["score"],
+                      {"description": f"tuning score: mean of the last {last} episodes of the "
+                                      "seed-mean primary return (NaN: no tuning run, or a "
+                                      "tuning run diverged)"}),
+            "score_ok_runs": (amc, r["score_ok_runs"],
+                              {"description": "the same over the non-diverged tuning runs "
+                                              "(used only when every config diverged)"}),
+            "n_tuning_runs": (amc, r["n_tuning_runs"]),
+            "n_tuning_diverged": (amc, r["n_tuning_diverged"]),
+            "best_config": (am, r["best_config"].astype(str),
+                            {"description": "selected configuration id ('' = no runs)"}),
+            "best_score": (am, r["best_score"],
+                           {"description": "tuning score of the selected configuration"}),
+            "eval_score": (am, r["eval_score"],
+                           {"description": f"mean of the last {last} episodes of the seed-mean "
+                                           "primary return of the selected configuration over "
+                                           "the non-diverged evaluation runs"}),
+            "n_eval_runs": (am, r["n_eval_runs"]),
+            "n_eval_diverged": (am, r["n_eval_diverged"]),
+            "selected_with_divergence": (am, r["selected_with_divergence"].astype(np.int8),
+                                         {"description": "1 if every configuration had a "
+                                                         "diverged tuning run"}),
+            "final_performance": (("aux", "method", "eval_seed"), r["final_performance"],
+                                  {"description": f"per evaluation seed: mean primary return "
+                                                  f"over the last {last} episodes of the "
+                                                  "selected configuration (NaN: missing or "
+                                                  "diverged run)"}),
+        },
+        coords={"aux": [str(a) for a in ds.aux.values],
+                "method": [str(m) for m in ds.method.values],
+                "config": [str(c) for c in ds.config.values],
+                "tuning_seed": np.asarray(tuning, np.int64),
+                "eval_seed": np.asarray(evaluation, np.int64)},
+        attrs={"env": str(ds.attrs["env"]), "rule": rule, "rule_description": rule_text,
+               "last_k": int(last), "tuning_seeds": _fmt_seeds(tuning),
+               "eval_seeds": _fmt_seeds(evaluation), "aggregated": aggregated,
+               "created_by": "python -m barfi.analysis select"},
+    )
 
 
 def open_selection(path: Path | str):

@@ -79,6 +79,5 @@ def build(builder, inp: EnvInputs) -> None:
                         f"+- 1 s.e. over the {n}); line: the best configuration at each value",
             f"Final primary return\n(mean of last {last} episodes)",
             builder.out, f"sensitivity_{inp.env}_{method}")
-        builder.index.add("Sensitivity", files,
-                          f"{inp.env}: final performance of every configuration of {method} on "
-                          f"the {n} against {' and '.join(keys)}, one colour per aux reward")
+        builder.index.add("sensitivity", files, env=inp.env, method=method, seeds=n,
+                          keys=" and ".join(keys))

@@ -1,5 +1,5 @@
 """BARFI: learn the behaviour alignment reward r_phi and the discount gamma_phi by bi-level
-optimisation (paper-spec section 1), for a block of agents at once.
+optimisation (the paper's bi-level problem, stated below), for a block of agents at once.
 
 Inner problem: the policy theta follows REINFORCE (gamma-dropped, as published) on
     r_phi(s, a) = phi1(s) + phi2(s) * r_p(s, a) + phi3(s) * r_aux(s, a),   gamma_phi = sigmoid(psi).

@@ -1,4 +1,6 @@
-"""Synthetic run files for tests and benchmarks, in exactly the format training writes.
+"""Synthetic run files for tests and benchmarks, in exactly the format training writes (a test
+fixture, not part of the package: tests import it as `synthetic`, benchmarks/bench_report.py
+puts tests/ on sys.path).
 
 The first run of each (env, aux, method, config) is built with the package's own
 `barfi.dataset.build_dataset` and written with `write_dataset` (xarray/h5netcdf, attributes from
