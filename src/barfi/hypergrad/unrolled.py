@@ -22,8 +22,8 @@ from typing import Any, Callable
 
 import torch
 
-from barfi.hypergrad.solvers import Vec, _from_list, _per_agent, _to_list, \
-    clip_grad_norm_per_agent
+from barfi.hypergrad.solvers import (Vec, _from_list, _per_agent, _to_list,
+                                     clip_grad_norm_per_agent)
 
 Tensor = torch.Tensor
 OptimizerStep = Callable[[list[Tensor], list[Tensor], Any], tuple[list[Tensor], Any]]

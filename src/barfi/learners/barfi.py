@@ -12,8 +12,11 @@ Methods (`config.method`):
 - `barfi-first-order`: H^-1 ~ -I, i.e. dJ/dphi ~ (d2 J_phi / dphi dtheta) grad_theta J (the
   reference's first-order ablation: no alpha scaling);
 - `barfi-unrolled`: the path-wise gradient through the delta * inner_mul inner updates
-  (differentiable RMSprop/Adam steps, inner and outer gradients norm-clipped per agent to
-  `grad_clip`, gamma_phi not learned).
+  (`hypergrad.unrolled_hypergradient` through the actor optimiser's own RMSprop/Adam update
+  rule, inner and outer gradients norm-clipped per agent to `grad_clip`, gamma_phi not
+  learned).
+
+Every objective, inner and outer, is `reinforce_loss` (negated) on the returns of its reward.
 
 Schedule (every `delta` episodes, counting episodes from 1 as the reference does):
 1. outer step on phi and psi (skipped on the first call);
@@ -47,8 +50,8 @@ import numpy as np
 import torch
 
 from barfi.features import torch_linear_init
-from barfi.hypergrad import clip_grad_norm_per_agent, implicit_hypergradient, \
-    unrolled_hypergradient
+from barfi.hypergrad import (clip_grad_norm_per_agent, implicit_hypergradient,
+                             unrolled_hypergradient)
 from barfi.learners.base import EpisodeBatch
 from barfi.learners.buffer import EpisodeBuffer
 from barfi.learners.optim import make_optimizer
@@ -181,7 +184,7 @@ class BarfiLearner(PolicyLearner):
         return self.buffer.get(self._sample_ages(count, 1, exclude_newest)[:, 0])
 
     def _policy_step(self, objective: torch.Tensor) -> None:
-        self.actor_opt.zero_grad(set_to_none=True)
+        self.actor_opt.zero_grad()
         (-objective.sum()).backward()
         self.actor_opt.step()
 
@@ -197,7 +200,7 @@ class BarfiLearner(PolicyLearner):
     # ----- outer steps -----
     def _outer_implicit(self) -> None:
         hp, theta = self.hp, self.policy.parameters()
-        last = self.buffer.last(hp.delta + 1, self.num_agents)
+        last = self.buffer.last(hp.delta + 1)
         j_primary = self._objective(last, reward="primary", gamma=hp.gamma, entropy_weight=0.0,
                                     baseline="outer")
         g = torch.autograd.grad(j_primary.sum(), theta)
@@ -232,7 +235,7 @@ class BarfiLearner(PolicyLearner):
         hp = self.hp
         gamma = self.gamma_phi().detach()
         ages = self._sample_ages(hp.batch_size, steps)
-        last = self.buffer.last(hp.delta + 1, self.num_agents)
+        last = self.buffer.last(hp.delta + 1)
 
         def inner(theta, k):
             return self._objective(self.buffer.get(ages[:, k]), reward="phi", gamma=gamma,
@@ -268,7 +271,7 @@ class BarfiLearner(PolicyLearner):
         if not self.first_time and not unrolled:
             self._outer_implicit()
         if self.first_time and hp.warmup:
-            last_two = self.buffer.last(2, self.num_agents)
+            last_two = self.buffer.last(2)
             self._policy_step(self._objective(last_two, reward="naive",
                                               gamma=self.gamma_phi().detach(),
                                               entropy_weight=hp.actor_reg, baseline="inner"))

@@ -42,10 +42,10 @@ class EpisodeBuffer:
         return {name: getattr(self, name)[rows, slots]
                 for name in ("obs", "actions", "r_p", "r_aux", "mask")}
 
-    def last(self, count: int, num_agents: int) -> dict[str, torch.Tensor]:
-        """The newest `count` episodes (fewer if the buffer holds fewer)."""
+    def last(self, count: int) -> dict[str, torch.Tensor]:
+        """The newest `count` episodes of every agent (fewer if the buffer holds fewer)."""
         ages = torch.arange(min(count, self.size), device=self.device)
-        return self.get(ages.expand(num_agents, -1))
+        return self.get(ages.expand(self.obs.shape[0], -1))
 
     def state_dict(self) -> dict[str, Any]:
         state = {name: getattr(self, name).clone()

@@ -110,7 +110,7 @@ class ElementwiseOptimizer:
         self.rule = rule
         self.state: dict[torch.Tensor, State] = {}
 
-    def zero_grad(self, set_to_none: bool = True) -> None:
+    def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None
 
