@@ -10,7 +10,8 @@ non-quadratic inner objective with an analytic gradient,
 and J_outer(theta) = b^T theta - 1/2 ||theta||^2 + direct term -||phi||^2. The reference is
 an independent, hand-written optimiser loop (torch's documented update rules, the analytic
 gradient, no double backward); its derivative in phi comes from
-`torch.autograd.functional.jacobian` and from central finite differences.
+`torch.autograd.functional.jacobian` and from central finite differences. The last test
+checks that `barfi-unrolled` runs this very function with its actor optimiser's rule.
 """
 
 from __future__ import annotations
@@ -205,3 +206,35 @@ def test_unrolled_rmsprop_keeps_a_finite_graph_for_a_parameter_without_gradient(
     assert torch.isfinite(hyper).all() and torch.equal(theta_n[2], torch.ones(B, 4, dtype=DT))
     torch.testing.assert_close(hyper, _exact(A, C, b, phi.detach(), theta0, "rmsprop", 0.02, 5)
                                + 2 * phi.detach(), rtol=1e-10, atol=1e-12)
+
+
+def test_barfi_unrolled_runs_this_unrolled_hypergradient(monkeypatch):
+    """`barfi-unrolled` takes its outer step through `unrolled_hypergradient` (the function
+    checked above) with the actor optimiser's own update rule and state, and continues from
+    the unrolled theta and state."""
+    import barfi.learners.barfi as barfi_learner
+    from barfi.config import resolve_config
+    from barfi.train import train
+
+    calls = []
+
+    def spy(*args, **kwargs):
+        out = unrolled_hypergradient(*args, **kwargs)
+        calls.append((kwargs, out))
+        return out
+
+    monkeypatch.setattr(barfi_learner, "unrolled_hypergradient", spy)
+    for optimizer in ("rmsprop", "adam"):
+        calls.clear()
+        config = resolve_config("gridworld", "center-bonus", "barfi-unrolled",
+                                {"episodes": 9, "first_mul": 1, "inner_mul": 1,
+                                 "optimizer": optimizer})
+        (ds,) = train(config, [1])
+        assert ds.attrs["status"] == "completed"
+        assert len(calls) == 2                                   # episodes 6 and 9
+        kwargs, (hyper, theta, states) = calls[-1]
+        rule = kwargs["optimizer"].__self__
+        assert type(rule).__name__.lower() == optimizer
+        # warm-up step, 4 first inner steps, 3 unrolled steps, written back, then 3 more
+        assert [s["step"] for s in states] == [1 + 4 + 3 + 3] * 2
+        assert all(torch.isfinite(h).all() for h in hyper)
