@@ -287,7 +287,7 @@ def _quadratic_problem(seed=5, P=4):
 
 
 def _inner(A, C, phi):
-    def J(th):
+    def J(th, k=0):
         th = th[0]
         return (-0.5 * torch.einsum("bi,bij,bj->b", th, A, th)
                 + torch.einsum("bi,bip,bp->b", th, C, phi))
@@ -324,9 +324,10 @@ def test_unrolled_hypergradient_quadratic_closed_form():
     A, C, phi, b = _quadratic_problem()
     theta0 = torch.randn(2, D, generator=torch.Generator().manual_seed(9), dtype=DT)
     lr, n = 0.7, 25
-    hyper, theta_n = unrolled_hypergradient(_inner(A, C, phi),
-                                            lambda th: torch.einsum("bi,bi->b", b, th[0]),
-                                            theta0, phi, steps=n, lr=lr)
+    hyper, theta_n, state = unrolled_hypergradient(_inner(A, C, phi),
+                                                   lambda th: torch.einsum("bi,bi->b", b, th[0]),
+                                                   theta0, phi, steps=n, lr=lr)
+    assert state is None
     M = torch.eye(D, dtype=DT) - lr * A
     Mn = torch.linalg.matrix_power(M, n)
     expected = torch.einsum("bip,bi->bp", C, exact(A, b - torch.einsum("bij,bj->bi", Mn, b)))
@@ -357,7 +358,7 @@ def test_clip_grad_norm_per_agent_and_clipped_unroll():
     theta0 = 10 * torch.ones(2, D, dtype=DT)
     prev = theta0
     for n in range(1, 4):
-        th = unroll_inner(_inner(A, C, phi), theta0, n, lr=0.1, max_norm=0.2)[0].detach()
+        th = unroll_inner(_inner(A, C, phi), theta0, n, lr=0.1, max_norm=0.2)[0][0].detach()
         step = (th - prev).norm(dim=1)
         assert torch.all(step <= 0.1 * 0.2 + 1e-12) and torch.all(step > 0.1 * 0.2 - 1e-9)
         prev = th

@@ -174,10 +174,11 @@ def _unrolled(problem, steps, lr, max_norm=None):
     mdp = problem["mdp"]
     phi = problem["phi"].clone().requires_grad_(True)
     psi = problem["psi"].clone().requires_grad_(True)
-    return unrolled_hypergradient(lambda th: inner_objective(mdp, th[0], phi, psi, TAU),
-                                  lambda th: outer_objective(mdp, th[0]),
-                                  torch.zeros_like(problem["theta"]), [phi, psi],
-                                  steps=steps, lr=lr, max_norm=max_norm)
+    hyper, theta_n, _ = unrolled_hypergradient(
+        lambda th, k: inner_objective(mdp, th[0], phi, psi, TAU),
+        lambda th: outer_objective(mdp, th[0]), torch.zeros_like(problem["theta"]),
+        [phi, psi], steps=steps, lr=lr, max_norm=max_norm)
+    return hyper, theta_n
 
 
 def test_unrolled_approaches_finite_differences(problem):

@@ -134,8 +134,8 @@ def test_reinforce_loss_matches_the_reference_formula():
     ep = random_episode(GRID, 2, rng)
     b = learner.tensors(ep)
     pol = learner.policy
-    loss = reinforce_loss(pol, b["feats"], b["actions"], b["r_p"] + b["r_aux"], b["mask"],
-                          0.99, 0.25)
+    G_all = returns_to_go((b["r_p"] + b["r_aux"]) * b["mask"], 0.99)
+    loss = reinforce_loss(pol, b["feats"], b["actions"], G_all, b["mask"], 0.25)
     T = GRID.horizon + 1
     for i in range(2):
         logits = b["feats"][i] @ pol.weight[i] + pol.bias[i]
@@ -151,12 +151,51 @@ def test_reinforce_loss_matches_the_reference_formula():
                  + 0.25 * (m * dist.entropy()).sum() / m.sum())
         torch.testing.assert_close(loss[i], want)
     # discounted variant: step t weighted by gamma^t
-    d = reinforce_loss(pol, b["feats"], b["actions"], b["r_p"], b["mask"], 0.5, 0.0,
-                       discounted=True)
-    lp = pol.log_prob(b["feats"], b["actions"])
     G = returns_to_go(b["r_p"] * b["mask"], 0.5)
+    d = reinforce_loss(pol, b["feats"], b["actions"], G, b["mask"], 0.0, discount=0.5)
+    lp = pol.log_prob(b["feats"], b["actions"])
     want = -(b["mask"] * lp * G * 0.5 ** torch.arange(T)).sum(-1) / T
     torch.testing.assert_close(d, want)
+
+
+def test_reinforce_loss_on_several_episodes_averages_the_episode_means():
+    """(B, n, T) episodes: the mean over episodes of each episode's mean over its padded
+    horizon, and ONE masked entropy mean over all their steps (the reference's batch loss)."""
+    rng = np.random.default_rng(4)
+    learner = make_learner(config("reinforce"), GRID, BlockStreams([1, 2]))
+    eps = [random_episode(GRID, 2, rng) for _ in range(3)]
+    b = learner.tensors(eps)                                 # (B, 3, T, ...)
+    G = returns_to_go(b["r_p"] * b["mask"], 0.9)
+    loss = reinforce_loss(learner.policy, b["feats"], b["actions"], G, b["mask"], 0.5)
+    lp, ent = learner.policy.log_prob_and_entropy(b["feats"], b["actions"])
+    m = b["mask"]
+    per_episode = (m * lp * G).sum(-1) / m.shape[-1]           # (B, 3)
+    want = -(per_episode.mean(-1) + 0.5 * (m * ent).sum((1, 2)) / m.sum((1, 2)))
+    torch.testing.assert_close(loss, want)
+    # one episode per agent gives the single-episode loss
+    one = reinforce_loss(learner.policy, b["feats"][:, :1], b["actions"][:, :1], G[:, :1],
+                         m[:, :1], 0.5)
+    alone = reinforce_loss(learner.policy, b["feats"][:, 0], b["actions"][:, 0], G[:, 0],
+                           m[:, 0], 0.5)
+    assert torch.equal(one, alone)
+
+
+def test_reinforce_update_is_an_optimiser_step_on_reinforce_loss():
+    """The learner's update is exactly one actor-optimiser step on `reinforce_loss`."""
+    rng = np.random.default_rng(6)
+    learner = make_learner(config("reinforce", delta=1), GRID, BlockStreams([1, 2]))
+    ep = random_episode(GRID, 2, rng)
+    b = learner.tensors(ep)
+    G = returns_to_go((b["r_p"] + b["r_aux"]) * b["mask"], learner.hp.gamma)
+    theta = [p.detach().clone().requires_grad_() for p in learner.policy.parameters()]
+    loss = reinforce_loss(learner.policy, b["feats"], b["actions"], G, b["mask"],
+                          learner.hp.actor_reg, params=theta)
+    grads = torch.autograd.grad(loss.sum(), theta)
+    want, _ = learner.actor_opt.rule.step_all([t.detach() for t in theta], grads,
+                                              [{} for _ in theta])
+    learner.end_episode(ep, 0)
+    for p, w in zip(learner.policy.parameters(), want):
+        assert torch.equal(p.detach(), w)
 
 
 # ----------------------------------------------------------------------------- schedule

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import torch
 
 # Stream names -> a fixed id mixed into the seed. Never renumber: it would change every result.
 STREAM_IDS = {"init": 0, "env": 1, "policy": 2, "aux": 3, "learner": 4}
@@ -22,16 +21,9 @@ def generator(seed: int, stream: str) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, STREAM_IDS[stream]])))
 
 
-def torch_generator(seed: int, stream: str) -> torch.Generator:
-    """A CPU torch.Generator for one agent's named stream (for torch-side initialisation)."""
-    ss = np.random.SeedSequence([seed, STREAM_IDS[stream]])
-    g = torch.Generator(device="cpu")
-    g.manual_seed(int(ss.generate_state(1, dtype=np.uint64)[0] & ((1 << 63) - 1)))
-    return g
-
-
 class BlockStreams:
-    """The streams of a block of agents; `draw` stacks one chunk per agent along axis 0."""
+    """The streams of a block of agents; `uniform` and `normal` stack one chunk per agent along
+    axis 0."""
 
     def __init__(self, seeds: Sequence[int]):
         self.seeds = list(seeds)

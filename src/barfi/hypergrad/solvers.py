@@ -7,8 +7,8 @@ reinforcement learning. It computes, for B independent problems at once,
     dJ/dphi     = d/dphi J_outer(theta*(phi))                           (hypergradient)
                 = - (d2 J_inner / dphi dtheta) H^-1 g  (+ direct term)  (implicit function thm)
 
-with H = d2 J_inner / dtheta2 at theta*, g = dJ_outer / dtheta, and also the path-wise
-("unrolled") alternative that differentiates through N gradient-ascent steps.
+with H = d2 J_inner / dtheta2 at theta*, g = dJ_outer / dtheta. The path-wise ("unrolled")
+alternative, which differentiates through N optimiser steps, is `barfi.hypergrad.unrolled`.
 
 Batched vectors
 ---------------
@@ -54,7 +54,6 @@ cg_inverse_hvp(hvp, v, iters, damping, tol)        conjugate gradient for H^-1 v
 dense_hessian(hvp, like), exact_inverse_hvp(...)   dense per-agent H (B, D, D) and solve
 identity_inverse_hvp(hvp, v)                       first-order H^-1 ~ -I (returns -v)
 implicit_hypergradient(inner, theta, phi, g, ...)  IFT hypergradient with any solver above
-unroll_inner(...), unrolled_hypergradient(...)     path-wise hypergradient through N steps
 """
 
 from __future__ import annotations
@@ -72,8 +71,7 @@ HVP = Callable[[Vec], Vec]
 __all__ = [
     "Vec", "HVP", "batch_dot", "batch_norm", "clip_grad_norm_per_agent", "hvp_fn",
     "neumann_inverse_hvp", "cg_inverse_hvp", "dense_hessian", "exact_inverse_hvp",
-    "identity_inverse_hvp", "implicit_hypergradient", "unroll_inner", "unrolled_hypergradient",
-    "SOLVERS",
+    "identity_inverse_hvp", "implicit_hypergradient", "SOLVERS",
 ]
 
 
@@ -347,53 +345,3 @@ def implicit_hypergradient(inner: Tensor | Sequence[Tensor], theta: Vec, hyperpa
     grads = torch.autograd.grad(total, hs, retain_graph=True, allow_unused=True)
     return _from_list([torch.zeros_like(h) if g is None else g for h, g in zip(hs, grads)],
                       h_single)
-
-
-def unroll_inner(inner_objective: Callable[[list[Tensor]], Tensor], theta0: Vec, steps: int,
-                 lr: float | Tensor, max_norm: float | None = None) -> list[Tensor]:
-    """N differentiable gradient-ASCENT steps on the inner objective.
-
-        theta_0 = theta0 (detached: treated as independent of phi)
-        theta_{k+1} = theta_k + lr * clip(grad_theta J_inner(theta_k))
-
-    inner_objective: callable(list of theta tensors) -> J_inner, a scalar or a (B,) tensor of
-        per-agent objectives (summed here); it may depend on hyperparameters phi (captured
-        in the closure) with a graph.
-    lr: step size, a float or a (B,) tensor (one per agent).
-    max_norm: optional per-agent gradient-norm clipping (`clip_grad_norm_per_agent`, scale
-        treated as constant).
-
-    Returns theta_N as a list of tensors whose graph reaches phi through every step
-    (each gradient is taken with create_graph=True). Memory grows linearly with N."""
-    th, _ = _to_list(theta0)
-    th = [t.detach().requires_grad_(True) for t in th]
-    for _ in range(steps):
-        j = inner_objective(th)
-        grads = torch.autograd.grad(j.sum(), th, create_graph=True, allow_unused=True)
-        grads = [torch.zeros_like(t) if g is None else g for t, g in zip(th, grads)]
-        grads = clip_grad_norm_per_agent(grads, max_norm)
-        th = [t + _per_agent(lr, t) * g for t, g in zip(th, grads)]
-    return th
-
-
-def unrolled_hypergradient(inner_objective: Callable[[list[Tensor]], Tensor],
-                           outer_objective: Callable[[list[Tensor]], Tensor], theta0: Vec,
-                           hyperparams: Vec, steps: int, lr: float | Tensor,
-                           max_norm: float | None = None, *,
-                           outer_direct: Tensor | None = None) -> tuple[Vec, list[Tensor]]:
-    """Path-wise (unrolled) hypergradient: d/dphi J_outer(theta_N(phi)), theta_N from
-    `unroll_inner` (N = steps ascent steps of size lr, optional per-agent clipping).
-
-    outer_objective: callable(list of theta tensors) -> scalar or (B,) (summed).
-    outer_direct: optional scalar depending on phi directly (e.g. -regulariser), added.
-    Returns (dJ/dphi with the structure of hyperparams, theta_N detached as a list). As
-    N -> inf with a convergent step size this tends to the implicit hypergradient at
-    theta*(phi); for finite N it is the exact gradient of the truncated procedure."""
-    hs, h_single = _to_list(hyperparams)
-    th = unroll_inner(inner_objective, theta0, steps, lr, max_norm)
-    total = outer_objective(th).sum()
-    if outer_direct is not None:
-        total = total + outer_direct
-    grads = torch.autograd.grad(total, hs, allow_unused=True)
-    hyper = [torch.zeros_like(h) if g is None else g for h, g in zip(hs, grads)]
-    return _from_list(hyper, h_single), [t.detach() for t in th]

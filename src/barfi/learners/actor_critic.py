@@ -73,10 +73,9 @@ class LinearCritic:
 class ActorCriticLearner(PolicyLearner):
     """reward: "naive" (r_p + r_aux) or "pbrs" (r_p + gamma r_aux,t+1 - r_aux,t)."""
 
-    def __init__(self, config, spec, streams, device: str = "cpu", reward: str | None = None):
+    def __init__(self, config, spec, streams, device: str = "cpu"):
         super().__init__(config, spec, streams, device)
-        self.reward = reward or {"actor-critic": "naive",
-                                 "actor-critic-pbrs": "pbrs"}[config.method]
+        self.reward = {"actor-critic": "naive", "actor-critic-pbrs": "pbrs"}[config.method]
         self.critic = LinearCritic(streams["init"], self.features.dim, self.device)
         self.critic_opt = make_optimizer(self.critic.parameters(), self.hp.optimizer,
                                          self.hp.critic_lr)
@@ -107,7 +106,8 @@ class ActorCriticLearner(PolicyLearner):
         lp = self.policy.log_prob(feats, batch["actions"])
         weights = (discount_weights(gamma, mask.shape[-1], mask)
                    if self.hp.discounted_returns else None)
-        actor_loss = policy_gradient_loss(lp, td.detach(), mask, weights=weights)
+        actor_loss = policy_gradient_loss(lp, td.detach(), mask, weights=weights,
+                                          reduction="steps")
         return critic_loss, actor_loss
 
     def update(self, episodes: list[EpisodeBatch]) -> None:

@@ -12,8 +12,11 @@ Methods (`config.method`):
 - `barfi-first-order`: H^-1 ~ -I, i.e. dJ/dphi ~ (d2 J_phi / dphi dtheta) grad_theta J (the
   reference's first-order ablation: no alpha scaling);
 - `barfi-unrolled`: the path-wise gradient through the delta * inner_mul inner updates
-  (differentiable RMSprop/Adam steps, inner and outer gradients norm-clipped per agent to
-  `grad_clip`, gamma_phi not learned).
+  (`hypergrad.unrolled_hypergradient` through the actor optimiser's own RMSprop/Adam update
+  rule, inner and outer gradients norm-clipped per agent to `grad_clip`, gamma_phi not
+  learned).
+
+Every objective, inner and outer, is `reinforce_loss` (negated) on the returns of its reward.
 
 Schedule (every `delta` episodes, counting episodes from 1 as the reference does):
 1. outer step on phi and psi (skipped on the first call);
@@ -41,18 +44,19 @@ independent: agent i's hypergradient involves only agent i's Hessian block.
 from __future__ import annotations
 
 import copy
-import math
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from barfi.features import torch_linear_init
-from barfi.hypergrad import clip_grad_norm_per_agent, implicit_hypergradient
+from barfi.hypergrad import (clip_grad_norm_per_agent, implicit_hypergradient,
+                             unrolled_hypergradient)
 from barfi.learners.base import EpisodeBatch
+from barfi.learners.buffer import EpisodeBuffer
 from barfi.learners.optim import make_optimizer
-from barfi.learners.reinforce import PolicyLearner
-from barfi.learners.returns import discount_weights, returns_to_go
+from barfi.learners.reinforce import PolicyLearner, reinforce_loss
+from barfi.learners.returns import returns_to_go
 
 REWARD_HEADS = {"gridworld": "fixed-primary", "mountaincar": "full", "cartpole": "full",
                 "halfcheetah": "scalars"}
@@ -60,55 +64,9 @@ INNER_BASELINE_EMA = 0.9   # the reference's running return baseline of the inne
 GRID_POINTS = 33           # phi maps on a 33 x 33 grid (the paper's figures)
 
 
-class EpisodeBuffer:
-    """Per-agent FIFO buffer of episodes as torch tensors (B, capacity, H+1, ...).
-
-    Every agent adds one episode per episode, so all agents share the write position. Episodes
-    are addressed by age: 0 is the newest."""
-
-    def __init__(self, num_agents: int, capacity: int, horizon: int, obs_dim: int,
-                 action_shape: tuple[int, ...], discrete: bool, device: torch.device):
-        T = horizon + 1
-        shape = (num_agents, capacity, T)
-        self.obs = torch.zeros(shape + (obs_dim,), dtype=torch.float32, device=device)
-        self.actions = torch.zeros(shape + action_shape,
-                                   dtype=torch.int64 if discrete else torch.float32, device=device)
-        self.r_p = torch.zeros(shape, dtype=torch.float32, device=device)
-        self.r_aux = torch.zeros(shape, dtype=torch.float32, device=device)
-        self.mask = torch.zeros(shape, dtype=torch.float32, device=device)
-        self.capacity, self.size, self.pos = capacity, 0, -1
-        self.device = device
-
-    def add(self, ep: EpisodeBatch) -> None:
-        self.pos = (self.pos + 1) % self.capacity
-        self.size = min(self.size + 1, self.capacity)
-        for name in ("obs", "actions", "r_p", "r_aux", "mask"):
-            getattr(self, name)[:, self.pos] = torch.as_tensor(getattr(ep, name),
-                                                               device=self.device)
-
-    def get(self, ages: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Episodes by age, ages (B, n) int64 -> dict of (B, n, T, ...) tensors."""
-        slots = (self.pos - ages) % self.capacity
-        rows = torch.arange(slots.shape[0], device=self.device)[:, None]
-        return {name: getattr(self, name)[rows, slots]
-                for name in ("obs", "actions", "r_p", "r_aux", "mask")}
-
-    def last(self, count: int, num_agents: int) -> dict[str, torch.Tensor]:
-        """The newest `count` episodes (fewer if the buffer holds fewer)."""
-        ages = torch.arange(min(count, self.size), device=self.device)
-        return self.get(ages.expand(num_agents, -1))
-
-    def state_dict(self) -> dict[str, Any]:
-        state = {name: getattr(self, name).clone()
-                 for name in ("obs", "actions", "r_p", "r_aux", "mask")}
-        return {**state, "size": self.size, "pos": self.pos}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for name, value in state.items():
-            if isinstance(value, torch.Tensor):
-                getattr(self, name).copy_(value)
-            else:
-                setattr(self, name, value)
+def alignment_reward(phi: torch.Tensor, r_p: torch.Tensor, r_aux: torch.Tensor) -> torch.Tensor:
+    """r_phi = phi1 + phi2 r_p + phi3 r_aux, from the coefficients phi (..., 3) per state."""
+    return phi[..., 0] + phi[..., 1] * r_p + phi[..., 2] * r_aux
 
 
 class AlignmentReward:
@@ -141,63 +99,11 @@ class AlignmentReward:
         return out
 
     def reward(self, feats: torch.Tensor, r_p: torch.Tensor, r_aux: torch.Tensor) -> torch.Tensor:
-        phi = self.coefficients(feats)
-        return phi[..., 0] + phi[..., 1] * r_p + phi[..., 2] * r_aux
+        return alignment_reward(self.coefficients(feats), r_p, r_aux)
 
     def norm(self) -> torch.Tensor:
         """Per-agent sum over parameter tensors of their unsquared L2 norms: (B,)."""
         return sum(p.reshape(p.shape[0], -1).norm(dim=1) for p in self.params)
-
-
-class DifferentiableOptimizer:
-    """RMSprop / Adam steps (torch's update rules and defaults) as differentiable functions of
-    the gradients, for the unrolled hypergradient. Ascent on the objective."""
-
-    def __init__(self, name: str, lr: float):
-        self.name, self.lr = name, lr
-        self.alpha, self.betas, self.eps = 0.99, (0.9, 0.999), 1e-8
-
-    def init_state(self, torch_opt: torch.optim.Optimizer, params) -> list[dict[str, Any]]:
-        """Start from the real optimiser's state (zeros where it has none yet)."""
-        states = []
-        for p in params:
-            st = torch_opt.state.get(p, {})
-            if self.name == "rmsprop":
-                states.append({"square_avg": st.get("square_avg", torch.zeros_like(p)).detach()})
-            else:
-                states.append({"exp_avg": st.get("exp_avg", torch.zeros_like(p)).detach(),
-                               "exp_avg_sq": st.get("exp_avg_sq", torch.zeros_like(p)).detach(),
-                               "step": float(st.get("step", torch.tensor(0.0)))})
-        return states
-
-    def step(self, params, grads, states):
-        """theta <- theta + update(grad J): returns new params (with graph) and new states."""
-        new_params, new_states = [], []
-        for p, g, st in zip(params, grads, states):
-            d = -g  # torch optimisers minimise the loss -J
-            if self.name == "rmsprop":
-                sq = self.alpha * st["square_avg"] + (1 - self.alpha) * d * d
-                # clamp: sqrt'(0) is infinite, and parameters with no gradient keep sq = 0
-                p = p - self.lr * d / (torch.sqrt(torch.clamp(sq, min=1e-30)) + self.eps)
-                new_states.append({"square_avg": sq})
-            else:
-                b1, b2 = self.betas
-                t = st["step"] + 1
-                m = b1 * st["exp_avg"] + (1 - b1) * d
-                v = b2 * st["exp_avg_sq"] + (1 - b2) * d * d
-                denom = torch.sqrt(torch.clamp(v, min=1e-30)) / math.sqrt(1 - b2 ** t) + self.eps
-                p = p - (self.lr / (1 - b1 ** t)) * m / denom
-                new_states.append({"exp_avg": m, "exp_avg_sq": v, "step": t})
-            new_params.append(p)
-        return new_params, new_states
-
-    def write_back(self, torch_opt: torch.optim.Optimizer, params, states) -> None:
-        """Carry the unrolled steps' optimiser state into the real optimiser."""
-        for p, st in zip(params, states):
-            entry = torch_opt.state.setdefault(p, {})
-            for key, value in st.items():
-                entry[key] = (value.detach().clone() if isinstance(value, torch.Tensor)
-                              else torch.tensor(float(value)))
 
 
 class BarfiLearner(PolicyLearner):
@@ -229,9 +135,8 @@ class BarfiLearner(PolicyLearner):
 
     def _objective(self, episodes: dict[str, torch.Tensor], *, reward, gamma,
                    entropy_weight: float, baseline: str | None, params=None) -> torch.Tensor:
-        """Per-agent REINFORCE objective (B,) on episodes (B, n, T, ...): the mean over the
-        padded horizon of mask * log pi * G_t (gamma-dropped unless `discounted_returns`),
-        averaged over the n episodes, plus the entropy bonus (masked mean).
+        """Per-agent REINFORCE objective J (B,) on episodes (B, n, T, ...): minus
+        `reinforce_loss` of the returns G_t (gamma-dropped unless `discounted_returns`).
 
         reward: "primary" (r_p), "naive" (r_p + r_aux), "phi" (r_phi with a graph to phi) or
         "phi-detached" (r_phi as data); gamma: a float or a (B,) tensor (may carry a graph)."""
@@ -249,14 +154,9 @@ class BarfiLearner(PolicyLearner):
         returns = returns_to_go(r * mask, gamma)
         if self.hp.baseline_ema > 0 and baseline is not None:
             returns = self._subtract_baseline(returns, mask, baseline)
-        if self.hp.discounted_returns:
-            returns = returns * discount_weights(gamma, mask.shape[-1], returns)
-        log_pi, entropy = self.policy.log_prob_and_entropy(feats, episodes["actions"], params)
-        objective = (mask * log_pi * returns).mean(-1).mean(-1)
-        if entropy_weight > 0:
-            objective = objective + entropy_weight * (
-                (entropy * mask).sum((-1, -2)) / mask.sum((-1, -2)).clamp(min=1.0))
-        return objective
+        return -reinforce_loss(self.policy, feats, episodes["actions"], returns, mask,
+                               entropy_weight, params=params,
+                               discount=gamma if self.hp.discounted_returns else None)
 
     def _subtract_baseline(self, returns, mask, which):
         """Running-mean return baseline per agent (the reference's HalfCheetah BARFI): EMA 0.9
@@ -284,7 +184,7 @@ class BarfiLearner(PolicyLearner):
         return self.buffer.get(self._sample_ages(count, 1, exclude_newest)[:, 0])
 
     def _policy_step(self, objective: torch.Tensor) -> None:
-        self.actor_opt.zero_grad(set_to_none=True)
+        self.actor_opt.zero_grad()
         (-objective.sum()).backward()
         self.actor_opt.step()
 
@@ -300,7 +200,7 @@ class BarfiLearner(PolicyLearner):
     # ----- outer steps -----
     def _outer_implicit(self) -> None:
         hp, theta = self.hp, self.policy.parameters()
-        last = self.buffer.last(hp.delta + 1, self.num_agents)
+        last = self.buffer.last(hp.delta + 1)
         j_primary = self._objective(last, reward="primary", gamma=hp.gamma, entropy_weight=0.0,
                                     baseline="outer")
         g = torch.autograd.grad(j_primary.sum(), theta)
@@ -329,34 +229,32 @@ class BarfiLearner(PolicyLearner):
             self.gamma_opt.step()
 
     def _unrolled_update(self, steps: int) -> None:
-        """Inner steps as differentiable optimiser updates, then the outer gradient through
-        them; theta (and its optimiser state) continue from the unrolled result."""
+        """Inner steps as differentiable optimiser updates (the actor optimiser's own update
+        rule, from its state), then the outer gradient through them; theta and the actor
+        optimiser continue from the unrolled result."""
         hp = self.hp
-        diff_opt = DifferentiableOptimizer(hp.optimizer, hp.actor_lr)
-        params = [p.detach().requires_grad_() for p in self.policy.parameters()]
-        states = diff_opt.init_state(self.actor_opt, self.policy.parameters())
         gamma = self.gamma_phi().detach()
         ages = self._sample_ages(hp.batch_size, steps)
-        for step in range(steps):
-            episodes = self.buffer.get(ages[:, step])
-            j = self._objective(episodes, reward="phi", gamma=gamma,
-                                entropy_weight=hp.actor_reg, baseline="inner", params=params)
-            grads = torch.autograd.grad(j.sum(), params, create_graph=True)
-            params, states = diff_opt.step(params, clip_grad_norm_per_agent(grads, hp.grad_clip),
-                                           states)
-        last = self.buffer.last(hp.delta + 1, self.num_agents)
-        j_primary = self._objective(last, reward="primary", gamma=hp.gamma, entropy_weight=0.0,
-                                    baseline="outer", params=params)
-        penalty = hp.lambda_r * self.reward_head.norm().sum()
-        hyper = torch.autograd.grad(j_primary.sum() - penalty, self.reward_head.params,
-                                    allow_unused=True)
-        hyper = [torch.zeros_like(p) if h is None else h
-                 for p, h in zip(self.reward_head.params, hyper)]
+        last = self.buffer.last(hp.delta + 1)
+
+        def inner(theta, k):
+            return self._objective(self.buffer.get(ages[:, k]), reward="phi", gamma=gamma,
+                                   entropy_weight=hp.actor_reg, baseline="inner", params=theta)
+
+        def outer(theta):
+            return self._objective(last, reward="primary", gamma=hp.gamma, entropy_weight=0.0,
+                                   baseline="outer", params=theta)
+
+        hyper, theta, states = unrolled_hypergradient(
+            inner, outer, self.policy.parameters(), self.reward_head.params, steps,
+            max_norm=hp.grad_clip, optimizer=self.actor_opt.rule.step_all,
+            state=self.actor_opt.states(),
+            outer_direct=-hp.lambda_r * self.reward_head.norm().sum())
         self._ascend(clip_grad_norm_per_agent(hyper, hp.grad_clip), None)
         with torch.no_grad():
-            for p, new in zip(self.policy.parameters(), params):
+            for p, new in zip(self.policy.parameters(), theta):
                 p.copy_(new)
-        diff_opt.write_back(self.actor_opt, self.policy.parameters(), states)
+        self.actor_opt.load_states(states)
 
     # ----- the schedule -----
     def end_episode(self, episode: EpisodeBatch, index: int) -> dict[str, np.ndarray]:
@@ -373,7 +271,7 @@ class BarfiLearner(PolicyLearner):
         if not self.first_time and not unrolled:
             self._outer_implicit()
         if self.first_time and hp.warmup:
-            last_two = self.buffer.last(2, self.num_agents)
+            last_two = self.buffer.last(2)
             self._policy_step(self._objective(last_two, reward="naive",
                                               gamma=self.gamma_phi().detach(),
                                               entropy_weight=hp.actor_reg, baseline="inner"))
@@ -396,7 +294,7 @@ class BarfiLearner(PolicyLearner):
         phi = self.reward_head.coefficients(self.features.torch(obs))       # (B, T, 3)
         r_p = torch.as_tensor(episode.r_p, dtype=torch.float32, device=self.device)
         r_aux = torch.as_tensor(episode.r_aux, dtype=torch.float32, device=self.device)
-        r_phi = phi[..., 0] + phi[..., 1] * r_p + phi[..., 2] * r_aux
+        r_phi = alignment_reward(phi, r_p, r_aux)
         n = mask.sum(1).clamp(min=1.0)
         out = {f"phi{k + 1}_mean": (phi[..., k] * mask).sum(1) / n for k in range(3)}
         out["r_phi_return"] = (r_phi * mask).sum(1)

@@ -32,10 +32,6 @@ class EpisodeBatch:
     length: np.ndarray
     """(B,) int64: steps taken"""
 
-    @property
-    def num_agents(self) -> int:
-        return self.obs.shape[0]
-
 
 class Learner:
     """The training loop's view of a method. Subclasses implement the four abstract methods.

@@ -1,4 +1,10 @@
-"""RMSprop and Adam for batched parameters (leading agent dimension), bit-identical per agent.
+"""RMSprop and Adam: one update rule each, used both in place and differentiably.
+
+`RMSprop.step` / `Adam.step` are pure functions (param, gradient of the loss, state) -> (new
+param, new state): no in-place operation, so autograd can run through them. The learners'
+optimisers (`make_optimizer`) apply them in place under `no_grad`; BARFI's unrolled
+hypergradient applies the same `step_all` with a graph through every step (as torchopt builds
+its in-place and functional optimisers from one update rule).
 
 Same algorithms and defaults as `torch.optim.RMSprop` / `torch.optim.Adam` with only `lr` set
 (what the reference uses), written with separate elementwise operations only: no fused
@@ -6,28 +12,105 @@ multiply-add kernels (addcmul/addcdiv), whose vectorised body and scalar tail ma
 differently, so every element's update is the same whatever the tensor's size and an agent gets
 exactly the same numbers alone or inside a block.
 
-They do not derive from `torch.optim.Optimizer`: its constructor imports torch._dynamo, about a
-second of start-up for every training process. The interface the learners use is kept:
-`zero_grad`, `step`, `state` (keyed by parameter tensor), `state_dict`, `load_state_dict`.
+The optimiser does not derive from `torch.optim.Optimizer`: its constructor imports
+torch._dynamo, about a second of start-up for every training process. The interface the
+learners use is kept: `zero_grad`, `step`, `state` (keyed by parameter tensor), `state_dict`,
+`load_state_dict`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
 
+State = dict[str, Any]
+"""One tensor's optimiser state: {"step": int, ...the rule's running averages}; {} before the
+first step."""
+
+
+def _sqrt(v: torch.Tensor) -> torch.Tensor:
+    """sqrt(v) for v >= 0 with a finite derivative at 0 (where sqrt' is infinite): parameters
+    whose gradient has always been 0 keep v = 0, and inf * 0 would poison the unrolled graph.
+    The values are exactly torch.sqrt's (NaN included)."""
+    zero = v == 0
+    return torch.where(zero, torch.zeros_like(v),
+                       torch.sqrt(torch.where(zero, torch.ones_like(v), v)))
+
+
+class UpdateRule:
+    """An optimiser's update rule with its settings (a frozen dataclass in each subclass)."""
+
+    def step(self, p: torch.Tensor, g: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """(param, gradient of the loss, state) -> (param after one step, new state)."""
+        raise NotImplementedError
+
+    def step_all(self, params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
+                 states: Sequence[State]) -> tuple[list[torch.Tensor], list[State]]:
+        """`step` on every tensor of a list (the functional form of one optimiser step)."""
+        out = [self.step(p, g, s) for p, g, s in zip(params, grads, states)]
+        return [p for p, _ in out], [s for _, s in out]
+
+
+@dataclass(frozen=True)
+class RMSprop(UpdateRule):
+    """RMSprop, torch's defaults (no momentum, not centered):
+    v <- alpha v + (1 - alpha) g^2;  p <- p - lr g / (sqrt(v) + eps)."""
+
+    lr: float
+    """learning rate"""
+    alpha: float = 0.99
+    """decay of the running average of squared gradients"""
+    eps: float = 1e-8
+    """added to the denominator"""
+
+    def step(self, p, g, state):
+        v = state["square_avg"] if "square_avg" in state else torch.zeros_like(p)
+        v = v * self.alpha + (g * g) * (1 - self.alpha)
+        new_p = p - (g / (_sqrt(v) + self.eps)) * self.lr
+        return new_p, {"step": int(state.get("step", 0)) + 1, "square_avg": v}
+
+
+@dataclass(frozen=True)
+class Adam(UpdateRule):
+    """Adam, torch's defaults (no weight decay, no amsgrad), k the step count from 1:
+    m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
+    p <- p - lr / (1 - b1^k) * m / (sqrt(v) / sqrt(1 - b2^k) + eps)."""
+
+    lr: float
+    """learning rate"""
+    betas: tuple[float, float] = (0.9, 0.999)
+    """decays (b1, b2) of the running averages of the gradient and its square"""
+    eps: float = 1e-8
+    """added to the denominator"""
+
+    def step(self, p, g, state):
+        b1, b2 = self.betas
+        k = int(state.get("step", 0)) + 1
+        m = state["exp_avg"] if "exp_avg" in state else torch.zeros_like(p)
+        v = state["exp_avg_sq"] if "exp_avg_sq" in state else torch.zeros_like(p)
+        m = m * b1 + g * (1 - b1)
+        v = v * b2 + (g * g) * (1 - b2)
+        denom = _sqrt(v) / math.sqrt(1 - b2 ** float(k)) + self.eps
+        new_p = p - (m / denom) * (self.lr / (1 - b1 ** float(k)))
+        return new_p, {"step": k, "exp_avg": m, "exp_avg_sq": v}
+
+
+RULES = {"rmsprop": RMSprop, "adam": Adam}
+
 
 class ElementwiseOptimizer:
-    """Shared plumbing: parameters, per-parameter state, checkpoints."""
+    """An update rule applied in place to a list of parameters, with per-parameter state."""
 
-    def __init__(self, params: Sequence[torch.Tensor], **defaults: Any):
+    def __init__(self, params: Sequence[torch.Tensor], rule: UpdateRule):
         self.params = list(params)
-        self.defaults = defaults
-        self.state: dict[torch.Tensor, dict[str, Any]] = {}
+        self.rule = rule
+        self.state: dict[torch.Tensor, State] = {}
 
-    def zero_grad(self, set_to_none: bool = True) -> None:
+    def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None
 
@@ -35,19 +118,27 @@ class ElementwiseOptimizer:
     def step(self) -> None:
         for p in self.params:
             if p.grad is not None:
-                state = self.state.setdefault(p, {})
-                state["step"] = int(state.get("step", 0)) + 1
-                self._update(p, p.grad, state)
+                new_p, self.state[p] = self.rule.step(p, p.grad, self.state.get(p, {}))
+                p.copy_(new_p)
 
-    def _update(self, p: torch.Tensor, g: torch.Tensor, state: dict[str, Any]) -> None:
-        raise NotImplementedError
+    def states(self) -> list[State]:
+        """Every parameter's state, detached, in parameter order: where a differentiable
+        unroll of `rule.step_all` starts."""
+        return [{k: v.detach() if isinstance(v, torch.Tensor) else v
+                 for k, v in self.state.get(p, {}).items()} for p in self.params]
+
+    def load_states(self, states: Sequence[State]) -> None:
+        """Continue from the states an unroll ended with (detached copies)."""
+        for p, st in zip(self.params, states):
+            self.state[p] = {k: v.detach().clone() if isinstance(v, torch.Tensor) else v
+                             for k, v in st.items()}
 
     def state_dict(self) -> dict[str, Any]:
         """{"state": {index: {name: tensor or int}}, "defaults": {...}} (copies)."""
         state = {i: {k: v.detach().clone() if isinstance(v, torch.Tensor) else v
                      for k, v in self.state[p].items()}
                  for i, p in enumerate(self.params) if p in self.state}
-        return {"state": state, "defaults": dict(self.defaults)}
+        return {"state": state, "defaults": dataclasses.asdict(self.rule)}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.state = {}
@@ -57,48 +148,8 @@ class ElementwiseOptimizer:
                              else v for k, v in st.items()}
 
 
-class ElementwiseRMSprop(ElementwiseOptimizer):
-    """RMSprop, torch's defaults (alpha 0.99, eps 1e-8, no momentum, not centered):
-    v <- alpha v + (1 - alpha) g^2;  p <- p - lr g / (sqrt(v) + eps)."""
-
-    def __init__(self, params, lr: float, alpha: float = 0.99, eps: float = 1e-8):
-        super().__init__(params, lr=lr, alpha=alpha, eps=eps)
-
-    def _update(self, p, g, state):
-        lr, alpha, eps = self.defaults["lr"], self.defaults["alpha"], self.defaults["eps"]
-        if "square_avg" not in state:
-            state["square_avg"] = torch.zeros_like(p)
-        v = state["square_avg"]
-        v.mul_(alpha).add_((g * g) * (1 - alpha))
-        p.sub_((g / (v.sqrt() + eps)) * lr)
-
-
-class ElementwiseAdam(ElementwiseOptimizer):
-    """Adam, torch's defaults (betas (0.9, 0.999), eps 1e-8, no weight decay):
-    m <- b1 m + (1 - b1) g; v <- b2 v + (1 - b2) g^2;
-    p <- p - lr / (1 - b1^k) * m / (sqrt(v) / sqrt(1 - b2^k) + eps)."""
-
-    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8):
-        super().__init__(params, lr=lr, betas=betas, eps=eps)
-
-    def _update(self, p, g, state):
-        lr, (b1, b2), eps = self.defaults["lr"], self.defaults["betas"], self.defaults["eps"]
-        if "exp_avg" not in state:
-            state["exp_avg"] = torch.zeros_like(p)
-            state["exp_avg_sq"] = torch.zeros_like(p)
-        k = float(state["step"])
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        m.mul_(b1).add_(g * (1 - b1))
-        v.mul_(b2).add_((g * g) * (1 - b2))
-        denom = v.sqrt() / math.sqrt(1 - b2 ** k) + eps
-        p.sub_((m / denom) * (lr / (1 - b1 ** k)))
-
-
 def make_optimizer(params: Sequence[torch.Tensor], name: str, lr: float) -> ElementwiseOptimizer:
     """`name` in {"rmsprop", "adam"} with torch's default settings."""
-    if name == "rmsprop":
-        return ElementwiseRMSprop(params, lr=lr)
-    if name == "adam":
-        return ElementwiseAdam(params, lr=lr)
-    raise ValueError(f"unknown optimizer {name!r}; valid: rmsprop, adam")
+    if name not in RULES:
+        raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(RULES)}")
+    return ElementwiseOptimizer(params, RULES[name](lr=lr))

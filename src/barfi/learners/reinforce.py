@@ -8,7 +8,8 @@ gradient learner shares (the BARFI learner builds on them):
   defaults, elementwise so each agent's update is bit-identical alone or in a block.
 - `episode_tensors(episodes, device)`: an `EpisodeBatch` (or a list of them, stacked as
   dim 1) as torch tensors.
-- `policy_gradient_loss(...)`, `reinforce_loss(...)`: per-agent losses (B,).
+- `policy_gradient_loss(...)`, `reinforce_loss(...)`: per-agent losses (B,); `reinforce_loss` is
+  the REINFORCE objective of every REINFORCE learner and of BARFI's inner and outer problems.
 
 Facts from the reference (Dhawgupta/gupta2023behavior, barfi-{gw,mc,cp}/src/algorithms/
 REINFORCE.py, REINFORCEPotential.py; barfi-mujoco/src/algorithms/REINFORCE.py):
@@ -28,7 +29,7 @@ REINFORCE.py, REINFORCEPotential.py; barfi-mujoco/src/algorithms/REINFORCE.py):
   horizon (H + 1 slots, zeros after the end). Here `hp.baseline_ema` is the 0.99.
 - Optimisers: torch.optim.RMSprop / Adam with torch's default settings (RMSprop alpha 0.99,
   eps 1e-8, no momentum, not centered; Adam betas (0.9, 0.999), eps 1e-8), lr = actor_lr;
-  reimplemented as `learners.optim.ElementwiseRMSprop` / `ElementwiseAdam` (same algorithm).
+  reimplemented as the update rules `learners.optim.RMSprop` / `Adam` (same algorithm).
 - float32 throughout (as the reference); features are computed in float64 then cast.
 """
 
@@ -83,43 +84,49 @@ def _per_agent_sum(x: torch.Tensor) -> torch.Tensor:
 
 def policy_gradient_loss(log_prob: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor,
                          entropy: torch.Tensor | None = None, entropy_weight: float = 0.0,
-                         weights: torch.Tensor | None = None) -> torch.Tensor:
+                         weights: torch.Tensor | None = None, *,
+                         reduction: str = "episodes") -> torch.Tensor:
     """Per-agent policy-gradient loss (B,) to MINIMISE:
 
-        -( mean_{episodes, t < T} [mask * log_prob * returns * weights]
+        -( mean_{episodes} mean_{t < T} [mask * log_prob * returns * weights]
            + entropy_weight * sum(mask * entropy) / sum(mask) )
 
     All inputs (B, ..., T) (`weights` broadcastable, e.g. gamma^t; None = 1). The mean runs
-    over the padded horizon T (= H + 1) and over any episode dims, as in the reference; sum
-    the result over agents before `backward()` so each agent's gradient is its own."""
+    over the padded horizon T (= H + 1) of each episode, then over the episode dims, as in the
+    reference; sum the result over agents before `backward()` so each agent's gradient is its
+    own. reduction="steps" takes one mean over all step slots of all episodes instead: the
+    same number up to rounding (every episode has T slots), summed in the order actor-critic's
+    results were produced with. The entropy bonus is the masked mean over all steps (0 for an
+    empty mask)."""
+    if reduction not in ("episodes", "steps"):
+        raise ValueError(f"unknown reduction {reduction!r}; valid: episodes, steps")
     term = mask * log_prob * returns
     if weights is not None:
         term = term * weights
-    objective = _per_agent_mean(term)
+    objective = _per_agent_mean(term.mean(-1) if reduction == "episodes" else term)
     if entropy is not None and entropy_weight:
         objective = objective + entropy_weight * (_per_agent_sum(mask * entropy)
-                                                  / _per_agent_sum(mask))
+                                                  / _per_agent_sum(mask).clamp(min=1.0))
     return -objective
 
 
 def reinforce_loss(policy: LinearPolicy, feats: torch.Tensor, actions: torch.Tensor,
-                   rewards: torch.Tensor, mask: torch.Tensor, gamma,
-                   entropy_weight: float = 0.0, *, discounted: bool = False,
-                   baseline: torch.Tensor | None = None, params=None) -> torch.Tensor:
-    """Per-agent REINFORCE loss (B,) to minimise (= -J_hat; BARFI's J_phi is its negative).
+                   returns: torch.Tensor, mask: torch.Tensor, entropy_weight: float = 0.0, *,
+                   discount=None, params=None) -> torch.Tensor:
+    """The REINFORCE objective: per-agent loss (B,) to minimise, -J_hat (BARFI's inner and
+    outer objectives are its negative). `policy_gradient_loss` of log pi(a | s) and the
+    returns, with the policy's entropy as the bonus.
 
-    feats (B, ..., T, F) (from `features.torch(obs)`), actions (B, ..., T[, A]), rewards and
-    mask (B, ..., T) float32, gamma a float or a (B,) tensor -- rewards and gamma may carry an
-    autograd graph (e.g. r_phi and gamma_phi): the loss is differentiable in them.
-    Returns G = returns_to_go(rewards * mask, gamma); gamma-dropped unless `discounted`
-    (then step t is weighted by gamma^t). `baseline` (B,) is subtracted as (G - b) * mask.
-    `params` evaluates the policy at other parameters [W, b] (functional use)."""
-    G = returns_to_go(rewards * mask, gamma)
-    if baseline is not None:
-        G = (G - baseline.reshape(baseline.shape + (1,) * (G.dim() - 1))) * mask
-    lp, ent = policy.log_prob_and_entropy(feats, actions, params)
-    weights = discount_weights(gamma, G.shape[-1], G) if discounted else None
-    return policy_gradient_loss(lp, G, mask, ent, entropy_weight, weights)
+    feats (B, ..., T, F) (from `features.torch(obs)`), actions (B, ..., T[, A]), mask
+    (B, ..., T) float32; returns G (B, ..., T) as the estimator uses them (`returns_to_go`,
+    `pbrs_returns`, minus a baseline), which may carry an autograd graph (r_phi, gamma_phi).
+    discount: None for the gamma-dropped estimator (as published), or gamma (a float or a (B,)
+    tensor) to weight step t by gamma^t. `params` evaluates the policy at other parameters
+    [W, b] (functional use)."""
+    log_prob, entropy = policy.log_prob_and_entropy(feats, actions, params)
+    weights = (None if discount is None
+               else discount_weights(discount, returns.shape[-1], returns))
+    return policy_gradient_loss(log_prob, returns, mask, entropy, entropy_weight, weights)
 
 
 def _state_to(state: Any, device: torch.device) -> Any:
@@ -200,9 +207,9 @@ class ReinforceLearner(PolicyLearner):
 
     reward: "naive" (r_p + r_aux), "pbrs" (returns G_t(r_p) - r_aux_t) or "primary" (r_p)."""
 
-    def __init__(self, config, spec, streams, device: str = "cpu", reward: str | None = None):
+    def __init__(self, config, spec, streams, device: str = "cpu"):
         super().__init__(config, spec, streams, device)
-        self.reward = reward or REWARDS[config.method]
+        self.reward = REWARDS[config.method]
         B = self.num_agents
         self.baseline = torch.zeros(B, dtype=torch.float32, device=self.device)
         self.baseline_set = torch.zeros(B, dtype=torch.bool, device=self.device)
@@ -229,10 +236,9 @@ class ReinforceLearner(PolicyLearner):
         if ema > 0:
             b = torch.where(self.baseline_set, self.baseline, torch.zeros_like(self.baseline))
             used = torch.where(self.baseline_set[:, None], (G - b[:, None]) * mask, G)
-        lp, ent = self.policy.log_prob_and_entropy(batch["feats"], batch["actions"])
-        weights = (discount_weights(self.hp.gamma, G.shape[-1], G)
-                   if self.hp.discounted_returns else None)
-        loss = policy_gradient_loss(lp, used, mask, ent, self.hp.actor_reg, weights)
+        loss = reinforce_loss(self.policy, batch["feats"], batch["actions"], used, mask,
+                              self.hp.actor_reg,
+                              discount=self.hp.gamma if self.hp.discounted_returns else None)
         self.actor_opt.zero_grad()
         loss.sum().backward()
         self.actor_opt.step()
