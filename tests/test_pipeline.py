@@ -284,6 +284,10 @@ def test_ci_grid_end_to_end(ci_run):
     # tuning: 2 aux x 5 configs x 2 seeds; evaluation: 2 aux x 3 methods (chosen config) x 2
     assert len(runs) == 2 * 5 * 2 + 2 * 3 * 2
     assert not list((root / "data" / "runs").rglob("*.tmp*"))
+    # Every run records its config id (read by the aggregation), the name of its directory.
+    for path in runs:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            assert ds.attrs["config_id"] == path.parent.name, path
     # The choice recorded in the selection, and its evaluation runs on disk.
     with xr.open_dataset(root / "data" / "selection" / "gridworld.nc", engine="h5netcdf") as sel:
         assert sel.attrs["rule"] == "split"
@@ -354,7 +358,8 @@ def test_changes_rerun_exactly_the_affected_jobs(ci_run):
     dry = snakemake(root, "-n", "--configfile", "changed.yaml")
     counts = job_counts(dry.stdout)
     assert train_jobs(counts) == 2, counts
-    assert counts.get("aggregate_tuning") == 1
+    assert counts.get("grid_point") == 2, counts
+    assert counts.get("aggregate") == 2, counts          # the tuning stage, then the final one
     # The config tables rerun, saying so in a line of hashes, not the whole grid.
     reasons = [ln for ln in (dry.stdout + dry.stderr).splitlines() if "Params have changed" in ln]
     assert len(reasons) == 2 and all(len(ln) < 250 for ln in reasons), reasons
@@ -365,8 +370,9 @@ def test_changes_rerun_exactly_the_affected_jobs(ci_run):
     (root / "two-envs.yaml").write_text(yaml.safe_dump(cfg))
     counts = job_counts(snakemake(root, "-n", "--configfile", "two-envs.yaml").stdout)
     assert train_jobs(counts) == 1, counts
-    for rule in ("env_config_table", "aggregate_tuning", "select_tuning", "aggregate", "select"):
+    for rule in ("env_config_table", "select_tuning", "select"):
         assert counts.get(rule) == 1, (rule, counts)
+    assert counts.get("aggregate") == 2, counts          # both stages of the new env
     # Analysis code: aggregation, selection and report rerun, no training.
     analysis = root / "src" / "barfi" / "analysis" / "stats.py"
     original = analysis.read_text()
@@ -374,7 +380,7 @@ def test_changes_rerun_exactly_the_affected_jobs(ci_run):
         analysis.write_text(original + "\n# changed\n")
         counts = job_counts(snakemake(root, "-n", "--configfile", "config/ci.yaml").stdout)
         assert train_jobs(counts) == 0, counts
-        assert counts.get("aggregate") == 1 and counts.get("report") == 1, counts
+        assert counts.get("aggregate") == 2 and counts.get("report") == 1, counts
     finally:
         analysis.write_text(original)
     # Training code: every training job. The dry run lists the tuning blocks; the evaluation

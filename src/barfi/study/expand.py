@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from barfi.config import METHODS, ConfigError, parse_seeds, resolve_config
+from barfi.envs import ENVS
 from barfi.study.naming import config_id
 from barfi.study.points import Cell, GridPoint, Resources
 
@@ -117,8 +118,6 @@ class _Expansion:
         return [cell for env, spec in envs.items() for cell in self.env_cells(env, spec)]
 
     def env_cells(self, env: str, spec: dict) -> list[Cell]:
-        from barfi.envs import ENVS
-
         at_env = f"envs.{env}"
         if env not in ENVS:
             raise StudyError(at_env, f"unknown env {env!r}; valid: {', '.join(sorted(ENVS))}")
