@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from test_study import _with   # the bad-config cases are built as in tests/test_study.py
+
 REPO = Path(__file__).resolve().parents[1]
 SKIP_PARTS = {".git", ".snakemake", "data", "reports", "logs", "__pycache__", ".pytest_cache",
               ".venv", "build", "dist"}
@@ -186,22 +188,6 @@ def test_shipped_configs_are_valid(tree, config):
     grid is expanded and checked when the workflow is parsed; only the tables are built)."""
     proc = snakemake(tree, "data/grid.tsv", "-n", "--configfile", config, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
-def _with(base: dict, path: str, value) -> dict:
-    """A deep copy of `base` with the dotted key `path` set (None deletes it); a number
-    indexes a list."""
-    cfg = json.loads(json.dumps(base))
-    node, keys = cfg, path.split(".")
-    for key in keys[:-1]:
-        node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
-    if isinstance(node, list):
-        node[int(keys[-1])] = value
-    elif value is None:
-        node.pop(keys[-1], None)
-    else:
-        node[keys[-1]] = value
-    return cfg
 
 
 # A few of the bad-config cases of tests/test_study.py, end to end: one from the schema, one

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from barfi.config import seed_ranges
 from barfi.dataset import atomic_path, source_hash
 
 RUN_DIR = "data/runs"
@@ -26,18 +27,6 @@ def digest(*values: Any) -> str:
     writes them (a change of one value reruns the rule without printing the whole table)."""
     text = json.dumps(values, separators=(",", ":"), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def seed_ranges(seeds: Iterable[int]) -> str:
-    """[1, 2, 3, 7] -> '1-3,7' (the syntax of `barfi train --seeds`)."""
-    seeds, parts, i = sorted(seeds), [], 0
-    while i < len(seeds):
-        j = i
-        while j + 1 < len(seeds) and seeds[j + 1] == seeds[j] + 1:
-            j += 1
-        parts.append(str(seeds[i]) if i == j else f"{seeds[i]}-{seeds[j]}")
-        i = j + 1
-    return ",".join(parts)
 
 
 def _contiguous(block: Sequence[int]) -> bool:
