@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from barfi.cli import EXIT_BAD_INPUT, main
+from barfi.config import resolve_config
 
 GOOD = ["train", "--env", "gridworld", "--aux", "none", "--method", "reinforce"]
 
@@ -138,3 +139,52 @@ def test_python_dash_m_barfi_is_the_cli():
     proc = subprocess.run([sys.executable, "-m", "barfi", "list", "--env", "cartpole"],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and "pd-disagree-noisy" in proc.stdout, proc.stderr
+
+
+def _grid_point_file(tmp_path, overrides):
+    from barfi.study import GridPoint, config_id
+
+    run = resolve_config("gridworld", "none", "reinforce", overrides)
+    path = tmp_path / "point.json"
+    path.write_text(GridPoint("gridworld", "none", "reinforce", config_id(run.overrides),
+                              run).to_json())
+    return path, config_id(run.overrides)
+
+
+def test_train_config_file_is_the_same_run_as_set_and_records_its_id(tmp_path):
+    """`--config FILE` (the workflow's) and `--set` (for humans) train the same numbers; only
+    the file's runs carry the attribute config_id."""
+    import xarray as xr
+
+    point, cid = _grid_point_file(tmp_path, {"episodes": 4, "actor_lr": 1 / 64})
+    assert main(["train", "--config", str(point), "--seed", "3", "--out",
+                 str(tmp_path / "a.nc"), "--quiet"]) == 0
+    assert main(GOOD + ["--set", "episodes=4", "--set", "actor_lr=1/64", "--seed", "3",
+                        "--out", str(tmp_path / "b.nc"), "--quiet"]) == 0
+    with xr.open_dataset(tmp_path / "a.nc") as a, xr.open_dataset(tmp_path / "b.nc") as b:
+        xr.testing.assert_equal(a.drop_vars("wall_time"), b.drop_vars("wall_time"))
+        assert a.attrs["config_id"] == cid and "config_id" not in b.attrs
+
+
+@pytest.mark.parametrize("extra,words", [
+    (["--env", "gridworld"], ["--config names the grid point", "--env"]),
+    (["--set", "episodes=3"], ["--config names the grid point", "--set"]),
+])
+def test_train_config_file_stands_alone(tmp_path, capsys, extra, words):
+    point, _ = _grid_point_file(tmp_path, {"episodes": 2})
+    argv = ["train", "--config", str(point), *extra, "--seed", "1", "--out",
+            str(tmp_path / "x.nc")]
+    assert main(argv) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and all(w in err for w in words), err
+    assert not (tmp_path / "x.nc").exists()
+
+
+def test_train_needs_config_or_names(tmp_path, capsys):
+    out = ["--seed", "1", "--out", str(tmp_path / "x.nc")]
+    assert main(["train", "--env", "gridworld", *out]) == EXIT_BAD_INPUT
+    assert "--env, --aux and --method are required (or --config FILE)" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text('{"env": "gridworld"}')
+    assert main(["train", "--config", str(tmp_path / "bad.json"), *out]) == EXIT_BAD_INPUT
+    assert "is not a grid point file" in capsys.readouterr().err
+    assert not (tmp_path / "x.nc").exists()

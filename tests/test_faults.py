@@ -328,7 +328,7 @@ def test_sweep_survives_random_sigkills(tmp_path):
     # The tuning half of the workflow: 20 training jobs and their aggregation. (Going on through
     # the selection checkpoint would double the time; `--until` past a checkpoint also trips
     # Snakemake's "out of jobs ready" error.)
-    targets = ["--until", "aggregate_tuning"]
+    targets = ["data/aggregated/gridworld.tuning.nc"]
     cores = ["--cores", "2"]
 
     clean = tmp_path / "clean"

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from test_study import _with   # the bad-config cases are built as in tests/test_study.py
+
 REPO = Path(__file__).resolve().parents[1]
 SKIP_PARTS = {".git", ".snakemake", "data", "reports", "logs", "__pycache__", ".pytest_cache",
               ".venv", "build", "dist"}
@@ -154,17 +156,20 @@ def test_dry_run_ci(tree):
     assert len(cfg["aux"]) == 2 and set(cfg["methods"]) == {"reinforce", "actor-critic", "barfi"}
     # Before the selection checkpoint only the tuning blocks are known: one job per grid point.
     assert train_jobs(counts) == len(cfg["aux"]) * n_configs
-    for rule in ("config_table", "aggregate_tuning", "select_tuning", "aggregate", "select",
-                 "report", "all"):
+    assert counts.get("grid_point") == len(cfg["aux"]) * n_configs
+    for rule in ("config_table", "select_tuning", "select", "report", "all"):
         assert counts.get(rule) == 1, (rule, counts)
+    # One aggregate rule, two stages: the tuning runs (split) and every run.
+    assert counts.get("aggregate") == 2 and counts.get("run_list") == 2, counts
     assert not (tree / "data" / "runs").exists()
-    # The shell line of a training job: the whole block of seeds, its overrides, a checkpoint
-    # directory outside the outputs.
+    # The shell line of a training job: the grid point's file, the whole block of seeds, a
+    # checkpoint directory outside the outputs.
     proc = snakemake(tree, "-n", "-p", "--configfile", "config/ci.yaml", timeout=120)
     lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "barfi train" in ln]
     assert lines and all("--seeds 1-2" in ln and "--checkpoint-dir data/checkpoints/" in ln
-                         for ln in lines)
-    assert any("--set actor_lr=0.001 --set episodes=30" in ln for ln in lines)
+                         and "--set" not in ln for ln in lines)
+    assert any("--config data/configs/gridworld/none/reinforce/21c5ea45.json" in ln
+               for ln in lines)
     # The published single-set rule: no selection checkpoint, no evaluation runs.
     cfg = ci_config()
     cfg["selection"]["rule"] = "single"
@@ -172,7 +177,7 @@ def test_dry_run_ci(tree):
     proc = snakemake(tree, "-n", "--configfile", "single.yaml", timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     counts = job_counts(proc.stdout)
-    assert "select_tuning" not in counts and "aggregate_tuning" not in counts, counts
+    assert "select_tuning" not in counts and counts.get("aggregate") == 1, counts
     assert train_jobs(counts) == len(cfg["envs"]["gridworld"]["aux"]) * n_configs
     assert "The run involves checkpoint jobs" not in proc.stdout + proc.stderr
 
@@ -185,57 +190,15 @@ def test_shipped_configs_are_valid(tree, config):
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def _with(base: dict, path: str, value) -> dict:
-    """A deep copy of `base` with the dotted key `path` set (None deletes it); a number
-    indexes a list."""
-    cfg = json.loads(json.dumps(base))
-    node, keys = cfg, path.split(".")
-    for key in keys[:-1]:
-        node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
-    if isinstance(node, list):
-        node[int(keys[-1])] = value
-    elif value is None:
-        node.pop(keys[-1], None)
-    else:
-        node[keys[-1]] = value
-    return cfg
-
-
+# A few of the bad-config cases of tests/test_study.py, end to end: one from the schema, one
+# from the grid expansion, one from the claims (checked by the report rules).
 GW = "envs.gridworld"
 BAD_CONFIGS = {
-    "unknown env": (_with(ci_config(), "envs.gridwrld", {"aux": ["none"], "methods": {"barfi": None}}),
-                    "envs.gridwrld", "unknown env 'gridwrld'"),
-    "unknown aux": (_with(ci_config(), f"{GW}.aux", ["none", "centre-bonus"]),
-                    f"{GW}.aux", "unknown aux 'centre-bonus'"),
-    "unknown method": (_with(ci_config(), f"{GW}.methods.barfy", {"actor_lr": 0.1}),
-                       f"{GW}.methods.barfy", "unknown method 'barfy'"),
     "unknown hyperparameter": (_with(ci_config(), f"{GW}.methods.barfi.lambda_gama", [1, 2]),
                                f"{GW}.methods.barfi.lambda_gama",
                                "unknown hyperparameter 'lambda_gama'"),
-    "wrong type": (_with(ci_config(), f"{GW}.methods.reinforce.actor_lr", [1.0e-3, "fast"]),
-                   f"{GW}.methods.reinforce.actor_lr", "is not a number"),
-    "out of range": (_with(ci_config(), f"{GW}.fixed.episodes", 0),
-                     f"{GW}.fixed.episodes", "out of range"),
-    "not for this method": (_with(ci_config(), f"{GW}.methods.reinforce.critic_lr", 0.1),
-                            f"{GW}.methods.reinforce.critic_lr", "does not apply to method"),
-    "empty value list": (_with(ci_config(), f"{GW}.methods.barfi.lambda_gamma", []),
-                         f"{GW}.methods.barfi.lambda_gamma", "the grid is empty"),
-    "no env": (_with(ci_config(), "envs", {}), "envs", "the grid is empty"),
-    "no aux": (_with(ci_config(), f"{GW}.aux", []), f"{GW}.aux", "the grid is empty"),
     "negative seed": (_with(ci_config(), "seeds.tuning", -1), "seeds.tuning",
                       "less than the minimum of 0"),
-    "negative seed in a range": (_with(ci_config(), "seeds.evaluation", "-3-4"),
-                                 "seeds.evaluation", "not valid"),
-    "overlapping seeds": (_with(ci_config(), "seeds.evaluation", "2-3"), "seeds.evaluation",
-                          "overlap"),
-    "selection window beyond the budget": (_with(ci_config(), "selection.last", 31),
-                                           "selection.last", "exceeds the budget"),
-    "unknown top-level key": (_with(ci_config(), "seed", 1), "<top level>",
-                              "'seed' was unexpected"),
-    "bad selection rule": (_with(ci_config(), "selection.rule", "best"), "selection.rule",
-                           "'best' is not one of"),
-    "claim with a bad statistic": (_with(ci_config(), "claims.0.statistic", "median"),
-                                   "claims.0.statistic", "'median' is not one of"),
     "claim on an unknown method": (_with(ci_config(), "claims.0.method", "barfy"), "claims",
                                    "(barfi-near-best-misaligned).method: unknown method"),
 }
@@ -269,6 +232,16 @@ def test_nested_config_override_has_its_yaml_type(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = (root / "data" / "grid.tsv").read_text().splitlines()
     assert rows[1].split("\t")[4:6] == ["5-6", "7"], rows[1]
+    # A grid point's file: what its training jobs read (`barfi train --config`).
+    point = "data/configs/gridworld/none/barfi/9c6109c1.json"
+    proc = snakemake(root, point, "--cores", "1", "--configfile", "config/ci.yaml", timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads((root / point).read_text()) == {
+        "env": "gridworld", "aux": "none", "method": "barfi", "config_id": "9c6109c1",
+        "overrides": {"episodes": 30, "first_mul": 3, "lambda_gamma": 1.0}}
+    proc = snakemake(root, "data/configs/gridworld/none/barfi/00000000.json", "--cores", "1",
+                     "--configfile", "config/ci.yaml", timeout=120)
+    assert proc.returncode != 0 and "is not a grid point of this config" in proc.stderr
     bad = snakemake(root, "-n", "--configfile", "config/ci.yaml",
                     "--config", "selection={last: many}", timeout=120)
     errors = [ln for ln in (bad.stdout + bad.stderr).splitlines() if ln.startswith("barfi config")]
@@ -297,6 +270,10 @@ def test_ci_grid_end_to_end(ci_run):
     # tuning: 2 aux x 5 configs x 2 seeds; evaluation: 2 aux x 3 methods (chosen config) x 2
     assert len(runs) == 2 * 5 * 2 + 2 * 3 * 2
     assert not list((root / "data" / "runs").rglob("*.tmp*"))
+    # Every run records its config id (read by the aggregation), the name of its directory.
+    for path in runs:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            assert ds.attrs["config_id"] == path.parent.name, path
     # The choice recorded in the selection, and its evaluation runs on disk.
     with xr.open_dataset(root / "data" / "selection" / "gridworld.nc", engine="h5netcdf") as sel:
         assert sel.attrs["rule"] == "split"
@@ -367,7 +344,8 @@ def test_changes_rerun_exactly_the_affected_jobs(ci_run):
     dry = snakemake(root, "-n", "--configfile", "changed.yaml")
     counts = job_counts(dry.stdout)
     assert train_jobs(counts) == 2, counts
-    assert counts.get("aggregate_tuning") == 1
+    assert counts.get("grid_point") == 2, counts
+    assert counts.get("aggregate") == 2, counts          # the tuning stage, then the final one
     # The config tables rerun, saying so in a line of hashes, not the whole grid.
     reasons = [ln for ln in (dry.stdout + dry.stderr).splitlines() if "Params have changed" in ln]
     assert len(reasons) == 2 and all(len(ln) < 250 for ln in reasons), reasons
@@ -378,8 +356,9 @@ def test_changes_rerun_exactly_the_affected_jobs(ci_run):
     (root / "two-envs.yaml").write_text(yaml.safe_dump(cfg))
     counts = job_counts(snakemake(root, "-n", "--configfile", "two-envs.yaml").stdout)
     assert train_jobs(counts) == 1, counts
-    for rule in ("env_config_table", "aggregate_tuning", "select_tuning", "aggregate", "select"):
+    for rule in ("env_config_table", "select_tuning", "select"):
         assert counts.get(rule) == 1, (rule, counts)
+    assert counts.get("aggregate") == 2, counts          # both stages of the new env
     # Analysis code: aggregation, selection and report rerun, no training.
     analysis = root / "src" / "barfi" / "analysis" / "stats.py"
     original = analysis.read_text()
@@ -387,7 +366,7 @@ def test_changes_rerun_exactly_the_affected_jobs(ci_run):
         analysis.write_text(original + "\n# changed\n")
         counts = job_counts(snakemake(root, "-n", "--configfile", "config/ci.yaml").stdout)
         assert train_jobs(counts) == 0, counts
-        assert counts.get("aggregate") == 1 and counts.get("report") == 1, counts
+        assert counts.get("aggregate") == 2 and counts.get("report") == 1, counts
     finally:
         analysis.write_text(original)
     # Training code: every training job. The dry run lists the tuning blocks; the evaluation

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 from barfi import stopping
-from barfi.config import (HP_FIELDS, METHODS, ConfigError, parse_seeds, parse_set_args,
-                          published_defaults, resolve_config, valid_keys)
+from barfi.config import (HP_FIELDS, METHODS, ConfigError, RunConfig, parse_seeds,
+                          parse_set_args, published_defaults, resolve_config, valid_keys)
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: the run stopped on a signal after checkpointing; rerun it
@@ -26,9 +26,13 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train one configuration on one seed or a block of seeds")
-    train.add_argument("--env", required=True, help="environment (see `barfi list`)")
-    train.add_argument("--aux", required=True, help="auxiliary reward of the env")
-    train.add_argument("--method", required=True, help="learning method")
+    train.add_argument("--env", help="environment (see `barfi list`)")
+    train.add_argument("--aux", help="auxiliary reward of the env")
+    train.add_argument("--method", help="learning method")
+    train.add_argument("--config", help="a grid point file of the workflow (data/configs/ENV/AUX/"
+                                        "METHOD/ID.json: env, aux, method, config_id, overrides) "
+                                        "instead of --env, --aux, --method and --set; its runs "
+                                        "carry the attribute config_id")
     seeds = train.add_mutually_exclusive_group(required=True)
     seeds.add_argument("--seed", help="one seed (non-negative integer); use with --out")
     seeds.add_argument("--seeds", help="a block of seeds run in lockstep, e.g. 1-40 or 1,3,5-7; "
@@ -103,8 +107,25 @@ def _out_paths(args) -> tuple[list[int], list[Path]]:
     return seeds, [out_dir / f"seed-{s}.nc" for s in seeds]
 
 
+def _run_config(args) -> tuple[RunConfig, dict[str, str]]:
+    """The run configuration of --config FILE or of --env/--aux/--method/--set, and the extra
+    attributes of its run files."""
+    named = [f"--{k}" for k in ("env", "aux", "method") if getattr(args, k) is not None]
+    if args.config is not None:
+        if named or args.overrides:
+            raise ConfigError(f"--config names the grid point; valid without "
+                              f"{', '.join(named + ['--set'] * bool(args.overrides))}")
+        from barfi.study import read_grid_point   # the workflow's side: imported when used
+
+        config, cid = read_grid_point(args.config)
+        return config, {"config_id": cid}
+    if len(named) < 3:
+        raise ConfigError("--env, --aux and --method are required (or --config FILE)")
+    return resolve_config(args.env, args.aux, args.method, parse_set_args(args.overrides)), {}
+
+
 def _train(args) -> int:
-    config = resolve_config(args.env, args.aux, args.method, parse_set_args(args.overrides))
+    config, attrs = _run_config(args)
     seeds, out_paths = _out_paths(args)
     _check_device(args.device)
     if args.threads < 1:
@@ -125,7 +146,8 @@ def _train(args) -> int:
     try:
         paths = run_block(config, seeds, out_paths, device=args.device,
                           checkpoint_dir=args.checkpoint_dir,
-                          checkpoint_every_s=args.checkpoint_every, progress=progress)
+                          checkpoint_every_s=args.checkpoint_every, progress=progress,
+                          extra_attrs=attrs)
     except Interrupted as exc:
         print(f"barfi: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED

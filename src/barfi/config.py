@@ -300,3 +300,15 @@ def parse_seeds(text: str) -> list[int]:
     if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds) or not seeds:
         raise ConfigError(f"seeds {text!r} are not valid; valid: distinct non-negative integers")
     return seeds
+
+
+def seed_ranges(seeds: Iterable[int]) -> str:
+    """[1, 2, 3, 7] -> '1-3,7': the inverse of `parse_seeds`."""
+    seeds, parts, i = sorted(int(s) for s in seeds), [], 0
+    while i < len(seeds):
+        j = i
+        while j + 1 < len(seeds) and seeds[j + 1] == seeds[j] + 1:
+            j += 1
+        parts.append(str(seeds[i]) if i == j else f"{seeds[i]}-{seeds[j]}")
+        i = j + 1
+    return ",".join(parts)

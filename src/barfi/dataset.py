@@ -36,13 +36,19 @@ def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-@lru_cache(maxsize=1)
-def source_hash() -> str:
-    """SHA-256 (first 16 hex digits) of the package's Python source: identifies the code that ran
-    even outside a git checkout."""
+@lru_cache(maxsize=None)
+def source_hash(root: Path | str = PACKAGE_DIR, exclude: tuple[str, ...] = ()) -> str:
+    """SHA-256 (first 16 hex digits) of the Python files under `root` (paths and contents),
+    skipping the top-level subfolders named in `exclude`: identifies the code that ran even
+    outside a git checkout. Run files record the package's; the workflow's train jobs carry the
+    training code's as a param, so a code change reruns exactly the jobs it affects."""
     h = hashlib.sha256()
-    for path in sorted(PACKAGE_DIR.rglob("*.py")):
-        h.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
+    root = Path(root)
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if rel.parts and rel.parts[0] in exclude:
+            continue
+        h.update(rel.as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 

@@ -77,12 +77,14 @@ def run_key(config: RunConfig, seeds: Sequence[int]) -> str:
 
 def train(config: RunConfig, seeds: Sequence[int], device: str = "cpu",
           checkpoint_dir: Path | str | None = None, checkpoint_every_s: float = 300.0,
-          progress: bool | None = None) -> list[xr.Dataset]:
+          progress: bool | None = None, extra_attrs: dict[str, Any] | None = None
+          ) -> list[xr.Dataset]:
     """Train one configuration on a block of seeds in lockstep; one dataset per seed.
 
     The same block gives the same numbers; a seed run inside another block differs at most by
     floating-point summation order in batched torch kernels (see README, "Determinism").
-    Raises `Interrupted` after checkpointing when a stop signal arrives.
+    Raises `Interrupted` after checkpointing when a stop signal arrives. `extra_attrs` (such as
+    the workflow's `config_id`) are added to every dataset's attributes.
     """
     seeds = list(seeds)
     spec = ENVS[config.env]
@@ -222,7 +224,7 @@ def train(config: RunConfig, seeds: Sequence[int], device: str = "cpu",
     attrs = provenance(device)
     attrs.update(start_time=started_at, end_time=finished_at,
                  block_seeds=",".join(map(str, seeds)), env_steps=int(steps_total),
-                 torch_threads=torch.get_num_threads())
+                 torch_threads=torch.get_num_threads(), **(extra_attrs or {}))
     datasets = []
     for i, seed in enumerate(seeds):
         per_episode = {name: arr[i] for name, arr in records.items()}
@@ -234,7 +236,8 @@ def train(config: RunConfig, seeds: Sequence[int], device: str = "cpu",
 
 def run_block(config: RunConfig, seeds: Sequence[int], out_paths: Sequence[Path | str],
               device: str = "cpu", checkpoint_dir: Path | str | None = None,
-              checkpoint_every_s: float = 300.0, progress: bool | None = None) -> list[Path]:
+              checkpoint_every_s: float = 300.0, progress: bool | None = None,
+              extra_attrs: dict[str, Any] | None = None) -> list[Path]:
     """Train a block and write one run file per seed (atomically); the checkpoint is removed
     only after every file is in place, so a kill at any moment loses at most the work since the
     last checkpoint."""
@@ -244,7 +247,8 @@ def run_block(config: RunConfig, seeds: Sequence[int], out_paths: Sequence[Path 
         # Temporaries of a write that a kill interrupted (atomic_path names them like this).
         for stale in path.parent.glob(f".{path.name}.*.tmp*"):
             stale.unlink(missing_ok=True)
-    datasets = train(config, seeds, device, checkpoint_dir, checkpoint_every_s, progress)
+    datasets = train(config, seeds, device, checkpoint_dir, checkpoint_every_s, progress,
+                     extra_attrs)
     paths = [write_dataset(ds, p) for ds, p in zip(datasets, out_paths)]
     if checkpoint_dir:
         Checkpointer(Path(checkpoint_dir)).clear(run_key(config, seeds))

@@ -5,36 +5,40 @@
 # ones then run on the evaluation seeds; `select --rule split` records the choice and its
 # evaluation-seed score in data/selection/{env}.nc.
 # selection.rule single (the paper's): choose and report on the same (tuning) seeds.
+#
+# Aggregation has two stages, one rule: {stage} is ".tuning" (the tuning runs, rule split only)
+# or empty (every run of the env). The two selections stay two rules: the one on the tuning
+# seeds is a checkpoint (its choice decides which evaluation runs exist), the final one is not.
 
 
 wildcard_constraints:
     env="[A-Za-z0-9_-]+",
+    stage=r"(\.tuning)?",
 
 
 localrules:
-    run_list_tuning,
     run_list,
 
 
-rule run_list_tuning:
+rule run_list:
     input:
-        lambda w: tuning_runs(w.env),
+        stage_runs,
     output:
-        "data/aggregated/{env}.tuning.runs.txt",
+        "data/aggregated/{env}{stage}.runs.txt",
     log:
-        "logs/aggregate/{env}.tuning.runs.log",
+        "logs/aggregate/{env}{stage}.runs.log",
     run:
-        write_lines(output[0], input)
+        write_tsv(output[0], [[path] for path in input])
 
 
-rule aggregate_tuning:
+rule aggregate:
     input:
-        runs="data/aggregated/{env}.tuning.runs.txt",
+        runs="data/aggregated/{env}{stage}.runs.txt",
         configs="data/configs/{env}.tsv",
     output:
-        "data/aggregated/{env}.tuning.nc",
+        "data/aggregated/{env}{stage}.nc",
     log:
-        "logs/aggregate/{env}.tuning.log",
+        "logs/aggregate/{env}{stage}.log",
     params:
         source=ANALYSIS_SOURCE,
     threads: 4
@@ -56,7 +60,7 @@ checkpoint select_tuning:
     log:
         "logs/select/{env}.tuning.log",
     params:
-        seeds=lambda w: seeds_arg(w.env, "tuning"),
+        seeds=lambda w: STUDY.seeds(w.env, "tuning"),
         last=config["selection"]["last"],
         source=ANALYSIS_SOURCE,
     conda:
@@ -67,38 +71,6 @@ checkpoint select_tuning:
         " --last {params.last} > {log} 2>&1"
 
 
-rule run_list:
-    input:
-        final_runs,
-    output:
-        "data/aggregated/{env}.runs.txt",
-    log:
-        "logs/aggregate/{env}.runs.log",
-    run:
-        write_lines(output[0], input)
-
-
-rule aggregate:
-    input:
-        runs="data/aggregated/{env}.runs.txt",
-        configs="data/configs/{env}.tsv",
-    output:
-        "data/aggregated/{env}.nc",
-    log:
-        "logs/aggregate/{env}.log",
-    params:
-        source=ANALYSIS_SOURCE,
-    threads: 4
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    conda:
-        "../envs/barfi.yaml"
-    shell:
-        '"$BARFI_PYTHON" -m barfi.analysis aggregate --out {output} --files-from {input.runs}'
-        " --config-table {input.configs} --jobs {threads} > {log} 2>&1"
-
-
 rule select:
     input:
         "data/aggregated/{env}.nc",
@@ -107,8 +79,8 @@ rule select:
     log:
         "logs/select/{env}.log",
     params:
-        tuning=lambda w: seeds_arg(w.env, "tuning"),
-        evaluation=lambda w: seeds_arg(w.env, "evaluation" if SPLIT else "tuning"),
+        tuning=lambda w: STUDY.seeds(w.env, "tuning"),
+        evaluation=lambda w: STUDY.seeds(w.env, "evaluation" if SPLIT else "tuning"),
         rule=config["selection"]["rule"],
         last=config["selection"]["last"],
         source=ANALYSIS_SOURCE,

@@ -1,8 +1,6 @@
 # Before the first job: one line saying what the training about to run will cost, from the
 # per-run costs measured on config/config.yaml (docs/pipeline.md, "Cost"). No rules here.
 
-from barfi.config import resolve_config
-
 # CPU-seconds of one training job: a start-up (Python, torch, the env) plus, per seed, the
 # episodes times the env's cost of one episode. Measured on one idle core with blocks of 3
 # seeds; larger blocks cost less per seed (lockstep), a loaded shared machine up to
@@ -12,30 +10,18 @@ EPISODE_CPU_S = {"gridworld": 0.0038, "mountaincar": 0.042, "cartpole": 0.015, "
 LOADED_FACTOR = 1.8
 
 
-def train_job_cpu_s(env, aux, method, cid, n_seeds):
-    overrides = CELL[(env, aux)].configs[method][cid]
-    episodes = resolve_config(env, aux, method, overrides).hp.episodes
-    per_episode = EPISODE_CPU_S.get(env, max(EPISODE_CPU_S.values()))
-    return JOB_STARTUP_CPU_S + n_seeds * episodes * per_episode
-
-
-def pending_evaluation_jobs(envs):
-    """(env, aux, method, any config id, seeds) of the evaluation jobs that the selection on
-    the tuning seeds of `envs` will add (which configuration is not known yet)."""
-    for cell in CELLS:
-        if cell.env in envs:
-            for method, configs in cell.configs.items():
-                cid = next(iter(configs))
-                for block in cell.blocks(cell.evaluation):
-                    yield cell.env, cell.aux, method, cid, len(block)
+def train_job_cpu_s(point, n_seeds):
+    per_episode = EPISODE_CPU_S.get(point.env, max(EPISODE_CPU_S.values()))
+    return JOB_STARTUP_CPU_S + n_seeds * point.run.hp.episodes * per_episode
 
 
 def cost_line(dag, cores):
     """The line printed before the first job (also used by the tests)."""
-    now = [(j.wildcards.env, j.wildcards.aux, j.wildcards.method, j.wildcards.config_id,
-            len(j.output)) for j in dag.needrun_jobs() if j.rule.name.startswith("train_")]
+    now = [(STUDY.point(j.wildcards.env, j.wildcards.aux, j.wildcards.method,
+                        j.wildcards.config_id), len(j.output))
+           for j in dag.needrun_jobs() if j.rule.name.startswith("train_")]
     selecting = {j.wildcards.env for j in dag.needrun_jobs() if j.rule.name == "select_tuning"}
-    later = list(pending_evaluation_jobs(selecting)) if SPLIT else []
+    later = STUDY.pending_evaluation_blocks(selecting) if SPLIT else []
     cpu_s = sum(train_job_cpu_s(*job) for job in now + later)
     wall_min = cpu_s / max(1, min(cores, len(now + later) or 1)) / 60
     text = (f"barfi: {len(now)} training jobs ({sum(j[-1] for j in now)} seed runs) to run now")

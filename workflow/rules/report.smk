@@ -34,10 +34,10 @@ rule claims:
         "logs/claims.log",
     params:
         # A hash, not the claims: the same claims written in another key order are no change.
-        claims=rows_digest(config.get("claims", [])),
+        claims=digest(config.get("claims", [])),
     run:
         claims = config.get("claims", [])
-        write_lines(output[0], [yaml.safe_dump({"claims": claims}, sort_keys=False)])
+        write_text(output[0], yaml.safe_dump({"claims": claims}, sort_keys=False) + "\n")
 
 
 rule report:

@@ -212,9 +212,11 @@ def read_header(path: Path) -> RunHeader:
 
 
 def _config_id(path: Path, attrs: dict[str, Any], hp: dict[str, Any], seed: int) -> str:
-    """The configuration id of a run: the `config_id` attribute if present, else the directory
-    of the pipeline layout .../{env}/{aux}/{method}/{config_id}/seed-{seed}.nc, else a hash of
-    the hyperparameters. Where the path follows the layout it must agree with the attributes."""
+    """The configuration id of a run: its `config_id` attribute (every run of the workflow has
+    one: `barfi train --config`). A run file without it (trained by hand with `--set`) takes the
+    directory of the pipeline layout .../{env}/{aux}/{method}/{config_id}/seed-{seed}.nc, else a
+    hash of the hyperparameters. Where the path follows the layout it must agree with the
+    attributes (a run copied into another configuration's directory is refused)."""
     from_attr = attrs.get("config_id")
     from_path = None
     m = SEED_FILE.match(path.name)

@@ -28,6 +28,7 @@ import numpy as np
 
 from barfi.analysis.io import (STATUS_CODES, AnalysisError, atomic_output, check_writable_dir,
                                parse_seed_set)
+from barfi.config import seed_ranges
 
 RULES = ("split", "single")
 DEFAULT_LAST = 200
@@ -65,8 +66,8 @@ def seed_sets(available: list[int], rule: str, tuning: str | None,
     for name, given in (("--tuning-seeds", t), ("--eval-seeds", e)):
         absent = sorted(set(given or ()) - set(available))
         if absent:
-            raise AnalysisError(f"{name}: seeds {_fmt_seeds(absent)} have no runs in the "
-                                f"aggregate (seeds present: {_fmt_seeds(available)})")
+            raise AnalysisError(f"{name}: seeds {seed_ranges(absent)} have no runs in the "
+                                f"aggregate (seeds present: {seed_ranges(available)})")
     if rule == "single":
         if t and e and t != e:
             raise AnalysisError("--rule single uses one seed set: give --tuning-seeds (or "
@@ -86,23 +87,10 @@ def seed_sets(available: list[int], rule: str, tuning: str | None,
     overlap = sorted(set(t) & set(e))
     if overlap:
         raise AnalysisError(f"--rule split needs disjoint seed sets; both contain "
-                            f"{_fmt_seeds(overlap)} (or use --rule single)")
+                            f"{seed_ranges(overlap)} (or use --rule single)")
     if not t or not e:
         raise AnalysisError("--rule split needs non-empty tuning and evaluation seed sets")
     return sorted(t), sorted(e)
-
-
-def _fmt_seeds(seeds) -> str:
-    """[1,2,3,5] -> '1-3,5'"""
-    seeds = sorted(int(s) for s in seeds)
-    parts, i = [], 0
-    while i < len(seeds):
-        j = i
-        while j + 1 < len(seeds) and seeds[j + 1] == seeds[j] + 1:
-            j += 1
-        parts.append(str(seeds[i]) if i == j else f"{seeds[i]}-{seeds[j]}")
-        i = j + 1
-    return ",".join(parts)
 
 
 def last_window(n_episodes: int, last: int) -> slice:
@@ -169,8 +157,8 @@ def select(aggregated: Path | str, out: Path | str, rule: str = "split",
     best = arrays["best_config"]
     chosen = {f"{a}/{m}": best[i, j] for i, a in enumerate(sel.aux.values.astype(str))
               for j, m in enumerate(sel.method.values.astype(str)) if best[i, j]}
-    return {"env": str(sel.attrs["env"]), "rule": rule, "tuning_seeds": _fmt_seeds(tuning),
-            "eval_seeds": _fmt_seeds(evaluation), "selected": chosen, "out": str(out)}
+    return {"env": str(sel.attrs["env"]), "rule": rule, "tuning_seeds": seed_ranges(tuning),
+            "eval_seeds": seed_ranges(evaluation), "selected": chosen, "out": str(out)}
 
 
 def score_configs(ds, t_idx: list[int], e_idx: list[int], last: int) -> dict[str, np.ndarray]:
@@ -278,8 +266,8 @@ def selection_dataset(ds, r: dict[str, np.ndarray], rule: str, last: int, tuning
                 "tuning_seed": np.asarray(tuning, np.int64),
                 "eval_seed": np.asarray(evaluation, np.int64)},
         attrs={"env": str(ds.attrs["env"]), "rule": rule, "rule_description": rule_text,
-               "last_k": int(last), "tuning_seeds": _fmt_seeds(tuning),
-               "eval_seeds": _fmt_seeds(evaluation), "aggregated": aggregated,
+               "last_k": int(last), "tuning_seeds": seed_ranges(tuning),
+               "eval_seeds": seed_ranges(evaluation), "aggregated": aggregated,
                "created_by": "python -m barfi.analysis select"},
     )
 

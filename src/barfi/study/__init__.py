@@ -1,0 +1,23 @@
+"""The study: a workflow config (`config/*.yaml`) validated and expanded into typed grid points.
+
+`Study.from_config(config)` checks the config against the workflow's JSON schema (filling its
+defaults), then expands every env x aux reward x method grid into `GridPoint`s, each resolved
+with `barfi.config.resolve_config`. A bad config raises `StudyError`: one line naming the config
+key and what is valid. The workflow (workflow/rules/common.smk) loads a `Study` and asks it for
+paths, seeds, tables and resources; a training job reads its `GridPoint` from a JSON file.
+
+    expand.py   schema validation and grid expansion (where every config error is raised)
+    points.py   the typed grid: Resources, GridPoint (and its JSON file), Cell
+    grid.py     Study: the cells, and what the rules ask of them
+    naming.py   config ids, seed ranges, rule and file names, source hashes, atomic tables
+"""
+
+from barfi.study.expand import StudyError
+from barfi.study.grid import Study
+from barfi.study.naming import (alternation, block_label, config_id, digest, point_path, run_path,
+                                seed_ranges, source_hash, train_rule_name, write_text, write_tsv)
+from barfi.study.points import Cell, GridPoint, Resources, read_grid_point
+
+__all__ = ["alternation", "Cell", "GridPoint", "Resources", "Study", "StudyError", "block_label", "config_id",
+           "digest", "point_path", "read_grid_point", "run_path", "seed_ranges", "source_hash",
+           "train_rule_name", "write_text", "write_tsv"]

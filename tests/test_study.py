@@ -1,0 +1,246 @@
+"""barfi.study: a workflow config validated and expanded into grid points, without Snakemake.
+
+The bad-config table is here as fast unit tests; tests/test_pipeline.py keeps a few of the cases
+end to end (the same one-line error from `snakemake`, before any job)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from barfi.config import ConfigError, resolve_config
+from barfi.study import (Study, StudyError, alternation, block_label, config_id, digest,
+                         read_grid_point, seed_ranges, train_rule_name, write_tsv)
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+GW = "envs.gridworld"
+# The config ids of config/ci.yaml's grid points (the directories of its run files).
+CI_IDS = {"reinforce": {"8acabae8", "21c5ea45"}, "actor-critic": {"7db69322"},
+          "barfi": {"880fb375", "9c6109c1"}}
+
+
+def ci_config() -> dict:
+    return yaml.safe_load((REPO / "config" / "ci.yaml").read_text())
+
+
+def study(config: dict) -> Study:
+    return Study.from_config(config, SCHEMA)
+
+
+def _with(base: dict, path: str, value) -> dict:
+    """A deep copy of `base` with the dotted key `path` set (None deletes it); a number
+    indexes a list."""
+    cfg = json.loads(json.dumps(base))
+    node, keys = cfg, path.split(".")
+    for key in keys[:-1]:
+        node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
+    if isinstance(node, list):
+        node[int(keys[-1])] = value
+    elif value is None:
+        node.pop(keys[-1], None)
+    else:
+        node[keys[-1]] = value
+    return cfg
+
+
+# ---------------------------------------------------------------------------- the grid
+def test_ci_grid_points_ids_and_seeds():
+    s = study(ci_config())
+    assert s.envs == ["gridworld"] and s.split and s.last == 10
+    assert [c.aux for c in s.cells] == ["none", "center-bonus"]
+    for cell in s.cells:
+        assert cell.tuning == (1, 2) and cell.evaluation == (3, 4)
+        assert {m: set(ids) for m, ids in cell.points.items()} == CI_IDS
+        assert cell.resources.runtime == 10 and cell.resources.gpu == 0
+    point = s.point("gridworld", "none", "barfi", "9c6109c1")
+    assert point.overrides == {"episodes": 30, "first_mul": 3, "lambda_gamma": 1.0}
+    assert point.run == resolve_config("gridworld", "none", "barfi", point.overrides)
+    assert s.seeds("gridworld", "tuning") == "1-2" and s.seeds("gridworld", "evaluation") == "3-4"
+    assert len(s.tuning_runs("gridworld")) == 2 * 5 * 2
+    assert s.tuning_runs("gridworld")[0] == "data/runs/gridworld/none/reinforce/8acabae8/seed-1.nc"
+    assert s.evaluation_runs("gridworld", {("none", "barfi"): "9c6109c1"}) == [
+        "data/runs/gridworld/none/barfi/9c6109c1/seed-3.nc",
+        "data/runs/gridworld/none/barfi/9c6109c1/seed-4.nc"]
+    with pytest.raises(KeyError, match="not a grid point"):
+        s.point("gridworld", "none", "barfi", "00000000")
+
+
+def test_schema_defaults_are_filled_in():
+    config = {"envs": {"gridworld": {"aux": ["none"], "methods": {"reinforce": None}}}}
+    s = study(config)
+    assert config["selection"] == {"rule": "split", "last": 200}
+    assert config["seeds"]["block_size"] == 10 and config["resources"]["gpu_model"] == ""
+    cell = s.cells[0]
+    assert cell.tuning == (1, 2, 3) and cell.evaluation == (101, 102, 103)
+    assert list(cell.points["reinforce"]) == [config_id({})]
+
+
+def test_config_id_names_the_resolved_overrides():
+    assert config_id({"a": 1, "b": 0.5}) == config_id([("b", 0.5), ("a", 1)])
+    assert config_id({"a": 1}) != config_id({"a": 2})
+    # Values are resolved before hashing: "1/64" and 0.015625 are one configuration.
+    cfg = ci_config()
+    cfg["envs"]["gridworld"]["methods"] = {"reinforce": {"actor_lr": ["1/64", 0.015625]}}
+    assert len(study(cfg).cells[0].points["reinforce"]) == 1
+
+
+def test_list_grid_is_a_union_and_per_aux_overrides_layer():
+    cfg = ci_config()
+    env = cfg["envs"]["gridworld"]
+    env["methods"] = {"barfi": [{"lambda_gamma": [0, 1]}, {"gamma_lr": 0.0}]}
+    env["per_aux"] = {"center-bonus": {"fixed": {"episodes": 40}, "seeds": {"block_size": 1},
+                                       "resources": {"mem_mb": 9}}}
+    s = study(cfg)
+    none, bonus = s.cells
+    assert len(none.points["barfi"]) == 3
+    assert {p.run.hp.episodes for p in bonus.all_points()} == {40}
+    assert none.resources.mem_mb == 1000 and bonus.resources.mem_mb == 9
+    assert s.train_rule_groups() == {("gridworld", (1, 2)): ["none"],
+                                     ("gridworld", (3, 4)): ["none"],
+                                     ("gridworld", (1,)): ["center-bonus"],
+                                     ("gridworld", (2,)): ["center-bonus"],
+                                     ("gridworld", (3,)): ["center-bonus"],
+                                     ("gridworld", (4,)): ["center-bonus"]}
+
+
+def test_selection_single_has_no_evaluation_seeds():
+    s = study(_with(ci_config(), "selection.rule", "single"))
+    assert not s.split and all(c.evaluation == () for c in s.cells)
+    assert s.pending_evaluation_blocks({"gridworld"}) == []
+    assert set(s.train_rule_groups()) == {("gridworld", (1, 2))}
+
+
+def test_pending_evaluation_blocks():
+    blocks = study(ci_config()).pending_evaluation_blocks({"gridworld"})
+    assert len(blocks) == 2 * 3 and all(n == 2 for _, n in blocks)
+
+
+# ---------------------------------------------------------------------------- tables and files
+def test_tables():
+    s = study(ci_config())
+    rows = s.config_table_rows()
+    assert rows[0] == ["config_id", "actor_lr", "episodes", "first_mul", "lambda_gamma"]
+    assert ["9c6109c1", "", "30", "3", "1.0"] in rows and len(rows) == 1 + 5
+    assert s.config_table_rows("gridworld") == rows
+    grid = s.grid_table_rows()
+    assert len(grid) == 1 + 2 * 5
+    assert grid[1] == ["gridworld", "none", "reinforce", "8acabae8", "1-2", "3-4",
+                       "actor_lr=0.005 episodes=30"]
+    # The rules' params: a hash that ignores key order.
+    assert digest({"a": 1, "b": [1, 2]}) == digest({"b": [1, 2], "a": 1}) != digest({"a": 2})
+
+
+def test_write_tsv_is_atomic_and_complete(tmp_path):
+    path = tmp_path / "sub" / "t.tsv"
+    write_tsv(path, [["a", "b"], ["1", "2"]])
+    assert path.read_text() == "a\tb\n1\t2\n"
+    assert [p.name for p in path.parent.iterdir()] == ["t.tsv"]
+
+
+def test_grid_point_file_round_trip(tmp_path):
+    point = study(ci_config()).point("gridworld", "center-bonus", "reinforce", "21c5ea45")
+    path = tmp_path / "p.json"
+    path.write_text(point.to_json())
+    run, cid = read_grid_point(path)
+    assert run == point.run and cid == "21c5ea45"
+    # A hand-edited file whose id no longer names its overrides is refused.
+    data = json.loads(point.to_json())
+    data["overrides"]["actor_lr"] = 0.5
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="does not name its overrides"):
+        read_grid_point(path)
+    path.write_text(json.dumps({"env": "gridworld"}))
+    with pytest.raises(ConfigError, match="not a grid point file"):
+        read_grid_point(path)
+    path.write_text("{")
+    with pytest.raises(ConfigError, match="not a readable JSON file"):
+        read_grid_point(path)
+
+
+def test_names():
+    assert seed_ranges([7, 1, 2, 3]) == "1-3,7" and seed_ranges([]) == ""
+    assert block_label((1, 2, 3)) == "seeds-1-3" and block_label((1, 3)) == "seeds-1_3"
+    assert train_rule_name("grid-world", (4, 5)) == "train_grid_world_seeds_4_5"
+    assert train_rule_name("gridworld", (1, 5)) == "train_gridworld_seedlist_1_5"
+    assert alternation(["b", "a.c", "b"]) == r"a\.c|b"
+
+
+# ---------------------------------------------------------------------------- bad configs
+BAD_CONFIGS = {
+    # case: (config, the key named, words of the message)
+    "unknown env": (_with(ci_config(), "envs.gridwrld",
+                          {"aux": ["none"], "methods": {"barfi": None}}),
+                    "envs.gridwrld", "unknown env 'gridwrld'; valid: cartpole"),
+    "unknown aux": (_with(ci_config(), f"{GW}.aux", ["none", "centre-bonus"]),
+                    f"{GW}.aux", "unknown aux 'centre-bonus'"),
+    "unknown method": (_with(ci_config(), f"{GW}.methods.barfy", {"actor_lr": 0.1}),
+                       f"{GW}.methods.barfy", "unknown method 'barfy'; valid: reinforce"),
+    "unknown hyperparameter": (_with(ci_config(), f"{GW}.methods.barfi.lambda_gama", [1, 2]),
+                               f"{GW}.methods.barfi.lambda_gama",
+                               "unknown hyperparameter 'lambda_gama'"),
+    "wrong type": (_with(ci_config(), f"{GW}.methods.reinforce.actor_lr", [1.0e-3, "fast"]),
+                   f"{GW}.methods.reinforce.actor_lr", "is not a number"),
+    "out of range": (_with(ci_config(), f"{GW}.fixed.episodes", 0),
+                     f"{GW}.fixed.episodes", "out of range"),
+    "not for this method": (_with(ci_config(), f"{GW}.methods.reinforce.critic_lr", 0.1),
+                            f"{GW}.methods.reinforce.critic_lr", "does not apply to method"),
+    "fixed key not for a method": (_with(ci_config(), f"{GW}.fixed.critic_lr", 0.1),
+                                   f"{GW}.fixed.critic_lr", "does not apply to method"),
+    "per-aux fixed key": (_with(ci_config(), f"{GW}.per_aux.none.fixed.episodes", -3),
+                          f"{GW}.per_aux.none.fixed.episodes", "out of range"),
+    "per-aux method grid": (_with(ci_config(), f"{GW}.per_aux.none.methods.barfi.reward_lr",
+                                  -1), f"{GW}.per_aux.none.methods.barfi.reward_lr",
+                            "out of range"),
+    "list grid entry": (_with(ci_config(), f"{GW}.methods.barfi",
+                              [{"lambda_gamma": 1}, {"actor_lr": [0.1, "x"]}]),
+                        f"{GW}.methods.barfi[1].actor_lr", "is not a number"),
+    "per-aux of an unlisted aux": (_with(ci_config(), f"{GW}.per_aux.distance", {}),
+                                   f"{GW}.per_aux.distance", "is not in envs.gridworld.aux"),
+    "aux listed twice": (_with(ci_config(), f"{GW}.aux", ["none", "none"]), f"{GW}.aux",
+                         "listed twice"),
+    "empty value list": (_with(ci_config(), f"{GW}.methods.barfi.lambda_gamma", []),
+                         f"{GW}.methods.barfi.lambda_gamma", "the grid is empty"),
+    "no env": (_with(ci_config(), "envs", {}), "envs", "the grid is empty"),
+    "no aux": (_with(ci_config(), f"{GW}.aux", []), f"{GW}.aux", "the grid is empty"),
+    "no method": (_with(ci_config(), f"{GW}.methods", {}), f"{GW}.methods", "the grid is empty"),
+    "negative seed": (_with(ci_config(), "seeds.tuning", -1), "seeds.tuning",
+                      "less than the minimum of 0"),
+    "negative seed in a range": (_with(ci_config(), "seeds.evaluation", "-3-4"),
+                                 "seeds.evaluation", "not valid"),
+    "overlapping seeds": (_with(ci_config(), "seeds.evaluation", "2-3"), "seeds.evaluation",
+                          "overlap"),
+    "overlapping env seeds": (_with(ci_config(), f"{GW}.seeds.evaluation", [2]),
+                              f"{GW}.seeds.evaluation", "overlap"),
+    "selection window beyond the budget": (_with(ci_config(), "selection.last", 31),
+                                           "selection.last", "exceeds the budget"),
+    "unknown top-level key": (_with(ci_config(), "seed", 1), "<top level>",
+                              "'seed' was unexpected"),
+    "bad selection rule": (_with(ci_config(), "selection.rule", "best"), "selection.rule",
+                           "'best' is not one of"),
+    "bad resource": (_with(ci_config(), "resources.gpu", -1), "resources.gpu",
+                     "less than the minimum of 0"),
+    "claim with a bad statistic": (_with(ci_config(), "claims.0.statistic", "median"),
+                                   "claims.0.statistic", "'median' is not one of"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CONFIGS))
+def test_bad_config_names_the_key(case):
+    cfg, key, message = BAD_CONFIGS[case]
+    with pytest.raises(StudyError) as info:
+        study(cfg)
+    err = info.value
+    assert err.where == key, str(err)
+    assert message in err.problem, str(err)
+    assert str(err) == f"barfi config error at {key}: {err.problem}"
+    assert "\n" not in str(err)
+
+
+def test_the_shipped_configs_expand():
+    for name in ("config.yaml", "paper.yaml"):
+        s = study(yaml.safe_load((REPO / "config" / name).read_text()))
+        assert s.points() and len({p.config_id for p in s.points()}) > 1
