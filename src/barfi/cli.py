@@ -14,12 +14,10 @@ import sys
 from pathlib import Path
 
 from barfi import stopping
-from barfi.aux_rewards import AUX_REWARDS
-from barfi.config import (ConfigError, parse_seeds, parse_set_args, published_defaults,
-                          resolve_config)
-from barfi.envs import ENVS
-from barfi.learners import METHODS
-from barfi.params import fields_of
+from barfi.params import ConfigError, fields_of
+
+# The registries (barfi.config, barfi.envs, barfi.learners) import torch: they are imported in
+# the commands, after `stopping.install()`, so that a signal during start-up is not lost.
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: the run stopped on a signal after checkpointing; rerun it
@@ -84,6 +82,8 @@ def _check_writable_dir(directory: Path, what: str) -> None:
 
 
 def _out_paths(args) -> tuple[list[int], list[Path]]:
+    from barfi.config import parse_seeds
+
     if args.seed is not None:
         seeds = parse_seeds(args.seed)
         if len(seeds) != 1:
@@ -108,6 +108,8 @@ def _out_paths(args) -> tuple[list[int], list[Path]]:
 
 
 def _train(args) -> int:
+    from barfi.config import parse_set_args, resolve_config
+
     config = resolve_config(args.env, args.aux, args.method, parse_set_args(args.overrides))
     seeds, out_paths = _out_paths(args)
     _check_device(args.device)
@@ -139,6 +141,11 @@ def _train(args) -> int:
 
 
 def _describe_env(env: str) -> None:
+    from barfi.aux_rewards import AUX_REWARDS
+    from barfi.config import published_defaults
+    from barfi.envs import ENVS
+    from barfi.learners import METHODS
+
     spec = ENVS[env]
     print(f"{env}: {spec.description}")
     print("  aux rewards:")
@@ -165,6 +172,11 @@ def _describe_method(method: str, env: str | None, aux: str | None = None) -> No
     """One line per hyperparameter the method reads (its parameter class, nothing else): the
     value a run would use and its help. Without an env, the generic default and, below it, each
     env's published value. With an env, also the env's options."""
+    from barfi.aux_rewards import AUX_REWARDS
+    from barfi.config import published_defaults, resolve_config
+    from barfi.envs import ENVS
+    from barfi.learners import METHODS
+
     fields = fields_of(METHODS[method].params)
     if env is not None:
         aux = aux or next(iter(AUX_REWARDS[env]))
@@ -189,6 +201,10 @@ def _describe_method(method: str, env: str | None, aux: str | None = None) -> No
 
 
 def _list(args) -> int:
+    from barfi.aux_rewards import AUX_REWARDS
+    from barfi.envs import ENVS
+    from barfi.learners import METHODS
+
     if args.env is not None and args.env not in ENVS:
         raise ConfigError(f"unknown env {args.env!r}; valid: {', '.join(ENVS)}")
     if args.method is not None and args.method not in METHODS:
