@@ -114,3 +114,10 @@ def test_every_env_publishes_only_valid_values():
     for env, spec in ENVS.items():
         for method in METHODS:
             resolve_config(env, "none", method)  # the published values pass validation
+
+
+def test_env_options_and_hyperparameters_share_no_name():
+    """Both are `--set` keys and `hp_<key>` attributes, so a name must say which one it is."""
+    params = {k for m in METHODS.values() for k in fields_of(m.params)}
+    for env, spec in ENVS.items():
+        assert not params & set(fields_of(spec.options)), env

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping
 
 from barfi.aux_rewards import AUX_REWARDS
 from barfi.envs import ENVS
-from barfi.learners import METHODS
+from barfi.learners import METHODS, CommonParams
 from barfi.params import ConfigError, coerce_value, fields_of, to_attrs
 
 
@@ -42,7 +42,7 @@ class RunConfig:
     """auxiliary reward name for this env (see `barfi.aux_rewards.AUX_REWARDS`)"""
     method: str
     """learning method (see `barfi.learners.METHODS`)"""
-    hp: Any
+    hp: CommonParams
     """the method's parameters: an instance of `METHODS[method].params` (published env
     defaults overlaid with the user's overrides)"""
     overrides: tuple[tuple[str, Any], ...] = ()

@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from barfi.learners import actor_critic, barfi, reinforce
+from barfi.learners.actor_critic import ActorCriticParams
+from barfi.learners.barfi import BarfiFirstOrderParams, BarfiParams, BarfiUnrolledParams
 from barfi.learners.base import CommonParams, EpisodeBatch, Learner
+from barfi.learners.reinforce import ReinforceParams
 
 
 @dataclass(frozen=True)
@@ -38,29 +41,25 @@ class MethodSpec:
         return self.family == "barfi"
 
 
-def _spec(name, params, module, family, description) -> tuple[str, MethodSpec]:
-    return name, MethodSpec(name, params, module.make, family, description)
-
-
 # The registry: one line per method.
-METHODS: dict[str, MethodSpec] = dict([
-    _spec("reinforce", reinforce.ReinforceParams, reinforce, "reinforce",
-          "REINFORCE on r_p + r_aux"),
-    _spec("reinforce-pbrs", reinforce.ReinforceParams, reinforce, "reinforce",
-          "REINFORCE on r_p shaped with the potential r_aux"),
-    _spec("primary-only", reinforce.ReinforceParams, reinforce, "reinforce",
-          "REINFORCE on r_p alone"),
-    _spec("actor-critic", actor_critic.ActorCriticParams, actor_critic, "actor-critic",
-          "one-step actor-critic on r_p + r_aux"),
-    _spec("actor-critic-pbrs", actor_critic.ActorCriticParams, actor_critic, "actor-critic",
-          "one-step actor-critic on r_p shaped with the potential r_aux"),
-    _spec("barfi", barfi.BarfiParams, barfi, "barfi",
-          "BARFI, implicit gradient (Neumann series or conjugate gradient)"),
-    _spec("barfi-first-order", barfi.BarfiFirstOrderParams, barfi, "barfi",
-          "BARFI ablation: first-order implicit gradient (H^-1 ~ -I)"),
-    _spec("barfi-unrolled", barfi.BarfiUnrolledParams, barfi, "barfi",
-          "BARFI ablation: gradient through the unrolled inner steps, gamma_phi fixed"),
-])
+METHODS: dict[str, MethodSpec] = {m.name: m for m in (
+    MethodSpec("reinforce", ReinforceParams, reinforce.make, "reinforce",
+               "REINFORCE on r_p + r_aux"),
+    MethodSpec("reinforce-pbrs", ReinforceParams, reinforce.make, "reinforce",
+               "REINFORCE on r_p shaped with the potential r_aux"),
+    MethodSpec("primary-only", ReinforceParams, reinforce.make, "reinforce",
+               "REINFORCE on r_p alone"),
+    MethodSpec("actor-critic", ActorCriticParams, actor_critic.make, "actor-critic",
+               "one-step actor-critic on r_p + r_aux"),
+    MethodSpec("actor-critic-pbrs", ActorCriticParams, actor_critic.make, "actor-critic",
+               "one-step actor-critic on r_p shaped with the potential r_aux"),
+    MethodSpec("barfi", BarfiParams, barfi.make, "barfi",
+               "BARFI, implicit gradient (Neumann series or conjugate gradient)"),
+    MethodSpec("barfi-first-order", BarfiFirstOrderParams, barfi.make, "barfi",
+               "BARFI ablation: first-order implicit gradient (H^-1 ~ -I)"),
+    MethodSpec("barfi-unrolled", BarfiUnrolledParams, barfi.make, "barfi",
+               "BARFI ablation: gradient through the unrolled inner steps, gamma_phi fixed"),
+)}
 
 
 def make_learner(config: Any, spec: Any, streams: Any, device: str = "cpu") -> Learner:
