@@ -61,9 +61,12 @@ def test_env_options_are_set_like_hyperparameters_and_recorded():
     assert "hp_grad_clip" not in attrs and "hp_env_version" not in attrs
 
 
-def test_run_config_defaults_to_the_envs_options():
+def test_run_config_defaults_to_the_envs_options_and_checks_the_parameter_class():
     config = RunConfig("mountaincar", "none", "reinforce", METHODS["reinforce"].params())
     assert config.env_options == MountainCarOptions()
+    with pytest.raises(TypeError, match="parameters of method barfi are a BarfiParams, not a "
+                                        "ReinforceParams"):
+        RunConfig("mountaincar", "none", "barfi", METHODS["reinforce"].params())
 
 
 def _reads(config: RunConfig, monkeypatch) -> set[str]:

@@ -51,6 +51,10 @@ class RunConfig:
     """the env's options: an instance of `ENVS[env].options` (None: the env's defaults)"""
 
     def __post_init__(self):
+        expected = METHODS[self.method].params
+        if not isinstance(self.hp, expected):
+            raise TypeError(f"the parameters of method {self.method} are a {expected.__name__}, "
+                            f"not a {type(self.hp).__name__}")
         if self.env_options is None:
             object.__setattr__(self, "env_options", ENVS[self.env].options())
 
@@ -104,8 +108,8 @@ def resolve_config(env: str, aux: str, method: str,
     if method not in METHODS:
         raise _one_of("method", method, METHODS)
     params, options = fields_of(METHODS[method].params), fields_of(ENVS[env].options)
-    values: dict[str, Any] = {}
-    chosen: dict[str, Any] = {}
+    values: dict[str, Any] = {}       # the method's hyperparameters
+    chosen: dict[str, Any] = {}       # the env's options
     for key, raw in (overrides or {}).items():
         if key in options:
             chosen[key] = coerce_value(options[key], raw, f"env {env} option")
