@@ -114,7 +114,18 @@ def test_the_parameter_class_is_exactly_what_the_learner_reads(method, monkeypat
 
 
 def test_every_env_publishes_only_valid_values():
+    """published_defaults keeps the keys a method reads, so a misspelt key would vanish: every
+    published key is some method's hyperparameter, read by the methods its layer selects."""
+    every = {k for m in METHODS.values() for k in fields_of(m.params)}
     for env, spec in ENVS.items():
+        for layer in spec.published:
+            assert set(layer.values) <= every, (env, set(layer.values) - every)
+            assert layer.family in (None, *{m.family for m in METHODS.values()}), env
+            assert layer.method in (None, *METHODS), env
+            selected = [m for m in METHODS.values() if layer.family in (None, m.family)
+                        and layer.method in (None, m.name)]
+            for key in layer.values:
+                assert any(key in fields_of(m.params) for m in selected), (env, key)
         for method in METHODS:
             resolve_config(env, "none", method)  # the published values pass validation
 
