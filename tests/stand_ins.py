@@ -18,3 +18,11 @@ class Spec:
     horizon: int = 12
     obs_low: tuple | None = None
     obs_high: tuple | None = None
+
+    def __getattr__(self, name):
+        """Everything else (features, reward head, options, phi maps) is the real env's."""
+        if name.startswith("__") or name == "name":
+            raise AttributeError(name)
+        from barfi.envs import ENVS
+
+        return getattr(ENVS[self.name], name)

@@ -23,13 +23,13 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from barfi.config import BARFI_METHODS
+from barfi.analysis.inputs import is_barfi
 
 LevelFn = Callable[[str, str, str, int], float]
 
 
 def default_level(aux: str, method: str, config_id: str, seed: int) -> float:
-    return 50.0 + 10.0 * (method in BARFI_METHODS)
+    return 50.0 + 10.0 * (is_barfi(method))
 
 
 def run_path(root: Path | str, env: str, aux: str, method: str, config_id: str,
@@ -56,7 +56,7 @@ def curves(env: str, method: str, seed: int, episodes: int, level: float, *, tau
         "wall_time": np.cumsum(rng.uniform(0.01, 0.02, episodes)),
     }
     final: dict[str, tuple[tuple[str, ...], Any]] = {}
-    if method in BARFI_METHODS:
+    if is_barfi(method):
         pe["gamma_phi"] = 0.99 - 0.2 * shape + 0.001 * rng.standard_normal(episodes)
         if method == "barfi-unrolled":
             pe["gamma_phi"] = np.full(episodes, 0.99)
@@ -136,7 +136,7 @@ def sweep_spec(n_runs: int, *, env: str = "gridworld",
         for aux in auxes:
             for method in methods:
                 overrides: dict[str, Any] = {"actor_lr": 1e-3 * (1 + c % 5)}
-                if method in BARFI_METHODS:
+                if is_barfi(method):
                     overrides.update(lambda_gamma=0.0625 * 2 ** (c % 4),
                                      gamma_lr=1 / 64 * 2 ** ((c // 4) % 3))
                 for seed in range(seeds):

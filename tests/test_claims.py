@@ -94,7 +94,7 @@ def test_report_evaluates_claims_and_says_what_the_study_is(tmp_path):
     w = SweepWriter(tmp_path / "runs")
     paths = [w.write(ENV, aux, method, "c1", seed, episodes=40, noise_sd=0.5,
                      level={"barfi": 70, "barfi-unrolled": 65, "reinforce": 40}[method]
-                     + seed, overrides={"lambda_gamma": 0.25} if "barfi" in method else {})
+                     + seed, overrides={"lambda_gamma": 0.25} if method == "barfi" else {})
              for aux in ("none", "center-bonus") for method in ("reinforce", "barfi",
                                                                  "barfi-unrolled")
              for seed in range(6)]

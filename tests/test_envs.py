@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from barfi.config import Hyperparameters
+from barfi.config import resolve_config
+from barfi.envs.halfcheetah import HalfCheetahOptions
 from barfi.envs import ENVS, EnvSpec
 from barfi.envs.cartpole import CartPoleBatched
 from barfi.envs.gridworld import GridWorldBatched, GridWorldEnv
@@ -49,7 +50,7 @@ def test_specs_are_complete_and_consistent():
         if spec.obs_low is not None:
             assert len(spec.obs_low) == len(spec.obs_high) == spec.obs_dim
             assert all(lo < hi for lo, hi in zip(spec.obs_low, spec.obs_high))
-        env = spec.make_batched(2, Hyperparameters())
+        env = spec.make_batched(2)
         assert env.num_envs == 2 and env.spec is spec
         obs = env.reset(rngs(0, 1))
         assert obs.shape == (2, spec.obs_dim) and obs.dtype == np.float64
@@ -60,10 +61,14 @@ def test_specs_are_complete_and_consistent():
     assert (ENVS["halfcheetah"].action_low, ENVS["halfcheetah"].action_high) == (-1.0, 1.0)
 
 
-def test_halfcheetah_version_comes_from_hyperparameters():
+def test_halfcheetah_version_is_an_env_option():
     spec = ENVS["halfcheetah"]
-    assert spec.make_batched(1, Hyperparameters(env_version="v4")).gym_id == "barfi/HalfCheetah-v4"
-    assert spec.make_batched(1, Hyperparameters(env_version="v5")).gym_id == "barfi/HalfCheetah-v5"
+    assert spec.make_batched(1, HalfCheetahOptions("v4")).gym_id == "barfi/HalfCheetah-v4"
+    assert spec.make_batched(1).gym_id == "barfi/HalfCheetah-v5"
+    config = resolve_config("halfcheetah", "ctrl", "reinforce", {"env_version": "v4"})
+    assert config.env_options == HalfCheetahOptions("v4")
+    assert config.to_attrs()["hp_env_version"] == "v4"
+    assert spec.make_batched(1, config.env_options).gym_id == "barfi/HalfCheetah-v4"
 
 
 @pytest.mark.parametrize("gym_id", list(ENV_OF_GYM_ID))
@@ -292,7 +297,7 @@ def test_halfcheetah_matches_gymnasium_halfcheetah(version, forward_key):
     barfi_env.reset(seed=0)
     barfi_env.unwrapped.np_random = np.random.default_rng(9)
     barfi_env.reset()
-    env = ENVS["halfcheetah"].make_batched(1, Hyperparameters(env_version=version))
+    env = ENVS["halfcheetah"].make_batched(1, HalfCheetahOptions(version))
     obs = env.reset(rngs(9))
     np.testing.assert_array_equal(obs[0], gym_obs)
     actions = np.random.default_rng(1).uniform(-1.5, 1.5, size=(150, 6))   # some out of bounds

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from barfi.features import TileCoding, make_features, torch_linear_init
+from barfi.envs.mountaincar import MountainCarOptions
+from barfi.features import TileCoding, torch_linear_init
 from barfi.policies import GaussianPolicy, SoftmaxPolicy, make_policy
 from barfi.rng import BlockStreams
 from stand_ins import Spec
@@ -32,9 +33,9 @@ def sample_obs(spec, shape, rng):
 # ----------------------------------------------------------------------------- features
 
 def test_fourier_feature_count_and_hand_value():
-    f = make_features(GRID, BlockStreams([0]))
+    f = GRID.make_features(BlockStreams([0]))
     assert f.dim == 16
-    assert make_features(CART, BlockStreams([0])).dim == 256
+    assert CART.make_features(BlockStreams([0])).dim == 256
     x = f.np(np.array([[0.25, 0.5]]))
     # coefficient vectors in itertools.product order: index of c = (1, 2) is 1*4 + 2 = 6
     assert x.shape == (1, 16)
@@ -42,7 +43,7 @@ def test_fourier_feature_count_and_hand_value():
     assert x[0, 6] == pytest.approx(math.cos(math.pi * (1 * 0.25 + 2 * 0.5)))
     assert x[0, 15] == pytest.approx(math.cos(math.pi * (3 * 0.25 + 3 * 0.5)))
     # CartPole: normalised by the reference's bounds, x = (obs - low) / (high - low)
-    c = make_features(CART, BlockStreams([0]))
+    c = CART.make_features(BlockStreams([0]))
     obs = np.array([[1.2, 0.0, 0.0, -3.5]])                               # -> (0.75, .5, .5, 0)
     idx = ((1 * 4 + 0) * 4 + 2) * 4 + 3                                   # c = (1, 0, 2, 3)
     assert c.np(obs)[0, idx] == pytest.approx(math.cos(math.pi * (0.75 + 2 * 0.5 + 0)))
@@ -54,7 +55,8 @@ def test_fourier_feature_count_and_hand_value():
                               "halfcheetah"])
 def test_features_numpy_equals_torch(spec, mode):
     rng = np.random.default_rng(0)
-    f = make_features(spec, BlockStreams([1, 2, 3]), tile_coding=mode)
+    f = spec.make_features(BlockStreams([1, 2, 3]),
+                           options=MountainCarOptions(mode) if spec is MC else None)
     obs = sample_obs(spec, (3, 4, 7), rng)                                # (B, N, T, D)
     a = f.np(obs)
     b = f.torch(torch.as_tensor(obs))
@@ -99,7 +101,7 @@ def test_tile_coding_matches_pyfixedreps(mode, version):
 
 @pytest.mark.parametrize("mode", ["clip", "wrap", "published"])
 def test_tile_coding_activates_exactly_one_tile_per_tiling(mode):
-    f = make_features(MC, BlockStreams([0]), tile_coding=mode)
+    f = MC.make_features(BlockStreams([0]), options=MountainCarOptions(mode))
     assert f.dim == 80
     obs = sample_obs(MC, (500,), np.random.default_rng(2))
     x = f.np(obs)
@@ -129,9 +131,9 @@ def test_tile_coding_clip_is_a_grid_without_aliasing():
 
 
 def test_random_relu_features_per_agent_and_deterministic():
-    block = make_features(CHEETAH, BlockStreams([5, 6, 7]))
-    alone = make_features(CHEETAH, BlockStreams([6]))
-    again = make_features(CHEETAH, BlockStreams([5, 6, 7]))
+    block = CHEETAH.make_features(BlockStreams([5, 6, 7]))
+    alone = CHEETAH.make_features(BlockStreams([6]))
+    again = CHEETAH.make_features(BlockStreams([5, 6, 7]))
     assert block.dim == 32 and block.weight.shape == (3, 17, 32)
     np.testing.assert_array_equal(block.weight[1], alone.weight[0])
     np.testing.assert_array_equal(block.bias[1], alone.bias[0])
@@ -145,7 +147,7 @@ def test_random_relu_features_per_agent_and_deterministic():
     want = np.maximum(obs[1] @ block.weight[1] + block.bias[1], 0)
     np.testing.assert_allclose(x[1], want)
     # state round trip
-    other = make_features(CHEETAH, BlockStreams([8, 9, 10]))
+    other = CHEETAH.make_features(BlockStreams([8, 9, 10]))
     other.load_state_dict(block.state_dict())
     np.testing.assert_array_equal(other.np(obs), x)
 

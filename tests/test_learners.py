@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from barfi.checkpoint import decode, encode
-from barfi.config import Hyperparameters, RunConfig
-from barfi.learners import EpisodeBatch, make_learner
+from barfi.config import RunConfig
+from barfi.learners import METHODS, EpisodeBatch, make_learner
 from barfi.learners.reinforce import episode_tensors, reinforce_loss
 from barfi.learners.returns import (discount_weights, pbrs_returns, pbrs_shaped_rewards,
                                     returns_to_go)
@@ -32,7 +32,10 @@ def config(method, spec=GRID, **hp):
               "actor_reg": 0.0, "baseline_ema": 0.99 if "reinforce" in method else 0.0, **hp}
     else:
         hp = {"actor_lr": 5e-2, "critic_lr": 5e-2, **hp}
-    return RunConfig(env=spec.name, aux="none", method=method, hp=Hyperparameters(**hp))
+    params = METHODS[method].params  # the values above are for every method: keep what it reads
+    read = {f.name for f in dataclasses.fields(params)}
+    return RunConfig(env=spec.name, aux="none", method=method,
+                     hp=params(**{k: v for k, v in hp.items() if k in read}))
 
 
 def random_episode(spec, B, rng) -> EpisodeBatch:

@@ -6,7 +6,7 @@ first value of every swept list, translated to barfi's names (Neumann_alpha -> n
 Neumann_loops -> neumann_terms, gamma_L2 -> lambda_gamma, reward_L2 -> lambda_r, max_episodes ->
 episodes, optim -> optimizer, critic_lr_ratio x actor_lr -> critic_lr). Only keys the method
 reads are listed (the reference's actor-critic never reads its entropy weight, REINFORCE never
-reads a critic learning rate or a buffer size). primary-only has no reference sweep and is
+reads a critic learning rate, a buffer size or a batch size: it learns from the last episode). primary-only has no reference sweep and is
 checked against REINFORCE's; barfi-unrolled against BARFI's, less the Neumann series.
 """
 
@@ -16,6 +16,7 @@ import pytest
 
 from barfi.aux_rewards import AUX_REWARDS
 from barfi.config import METHODS, published_defaults, resolve_config, valid_keys
+from barfi.params import fields_of
 
 RL = dict  # readability: one row of the table
 
@@ -25,8 +26,8 @@ def _no_neumann(row):
 
 
 # --- GridWorld: PaperPlots/{no, good, bad}/ ---
-_GW_REINFORCE = RL(episodes=2000, actor_lr=5e-3, actor_reg=0.25, delta=3, batch_size=1,
-                   gamma=0.99, optimizer="rmsprop")
+_GW_REINFORCE = RL(episodes=2000, actor_lr=5e-3, actor_reg=0.25, delta=3, gamma=0.99,
+                   optimizer="rmsprop")
 _GW_AC = RL(episodes=2000, actor_lr=5e-3, critic_lr=5e-3, delta=3, gamma=0.99,
             optimizer="rmsprop")
 _GW_BARFI = RL(episodes=2000, actor_lr=5e-3, actor_reg=0.25, buffer_size=1000, reward_lr=5e-3,
@@ -111,3 +112,4 @@ def test_published_defaults_are_configuration_0(env, aux, method):
     defaults = published_defaults(env, method, aux)
     assert {k: defaults[k] for k in expected if k in defaults} == \
         pytest.approx({k: v for k, v in expected.items() if k in defaults})
+    assert set(defaults) <= set(fields_of(METHODS[method].params)), "defaults the method ignores"

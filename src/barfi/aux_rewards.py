@@ -57,13 +57,32 @@ class AuxReward:
         return np.asarray(value, dtype=np.float64).reshape(np.shape(obs)[0])
 
 
-AUX_REWARDS: dict[str, dict[str, AuxReward]] = {env: {} for env in ENVS}
+def no_aux(obs, action, next_obs, terminated, info, noise):
+    """r_aux = 0: the primary reward alone."""
+    return np.zeros(np.shape(obs)[0])
+
+
+class AuxRewardTable(dict):
+    """env -> {aux name: AuxReward}. Every environment of `ENVS` can run without an auxiliary
+    reward: its table starts with "none", also for an env registered after this import."""
+
+    def __missing__(self, env: str) -> dict[str, AuxReward]:
+        if env not in ENVS:
+            raise KeyError(env)
+        none = AuxReward(env=env, name="none", description="no auxiliary reward (r_aux = 0)",
+                         fn=no_aux)
+        return self.setdefault(env, {"none": none})
+
+
+AUX_REWARDS: dict[str, dict[str, AuxReward]] = AuxRewardTable()
+for _env in ENVS:
+    AUX_REWARDS[_env]  # noqa: B018 -- creates the env's table (with "none") in ENVS order
 
 
 def register_aux(env: str, name: str, description: str):
     """Decorator: register `fn` as auxiliary reward `name` of environment `env`."""
-    if env not in AUX_REWARDS:
-        raise KeyError(f"unknown env {env!r}; known: {', '.join(AUX_REWARDS)}")
+    if env not in ENVS:
+        raise KeyError(f"unknown env {env!r}; known: {', '.join(ENVS)}")
 
     def decorator(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
         if name in AUX_REWARDS[env]:
@@ -74,14 +93,6 @@ def register_aux(env: str, name: str, description: str):
     return decorator
 
 
-def no_aux(obs, action, next_obs, terminated, info, noise):
-    """r_aux = 0: the primary reward alone."""
-    return np.zeros(np.shape(obs)[0])
-
-
-# Every environment can run without an auxiliary reward.
-for _env in ENVS:
-    register_aux(_env, "none", "no auxiliary reward (r_aux = 0)")(no_aux)
 
 
 # ---------------------------------------------------------------------------------------------

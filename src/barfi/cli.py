@@ -12,10 +12,15 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from barfi import stopping
-from barfi.config import (HP_FIELDS, METHODS, ConfigError, RunConfig, parse_seeds,
-                          parse_set_args, published_defaults, resolve_config, valid_keys)
+from barfi.params import ConfigError, fields_of
+
+# The registries (barfi.config, barfi.envs, barfi.learners) import torch: they are imported in
+# the commands, after `stopping.install()`, so that a signal during start-up is not lost.
+if TYPE_CHECKING:
+    from barfi.config import RunConfig
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: the run stopped on a signal after checkpointing; rerun it
@@ -84,6 +89,8 @@ def _check_writable_dir(directory: Path, what: str) -> None:
 
 
 def _out_paths(args) -> tuple[list[int], list[Path]]:
+    from barfi.config import parse_seeds
+
     if args.seed is not None:
         seeds = parse_seeds(args.seed)
         if len(seeds) != 1:
@@ -110,6 +117,8 @@ def _out_paths(args) -> tuple[list[int], list[Path]]:
 def _run_config(args) -> tuple[RunConfig, dict[str, str]]:
     """The run configuration of --config FILE or of --env/--aux/--method/--set, and the extra
     attributes of its run files."""
+    from barfi.config import parse_set_args, resolve_config
+
     named = [f"--{k}" for k in ("env", "aux", "method") if getattr(args, k) is not None]
     if args.config is not None:
         if named or args.overrides:
@@ -158,12 +167,18 @@ def _train(args) -> int:
 
 def _describe_env(env: str) -> None:
     from barfi.aux_rewards import AUX_REWARDS
+    from barfi.config import published_defaults
+    from barfi.envs import ENVS
+    from barfi.learners import METHODS
 
-    print(f"{env}")
+    spec = ENVS[env]
+    print(f"{env}: {spec.description}")
     print("  aux rewards:")
     for name, aux in AUX_REWARDS[env].items():
         print(f"    {name:24s} {aux.description}")
-    # The published values differ per method family and, in some envs, per aux reward.
+    for key, f in fields_of(spec.options).items():
+        print(f"  option {key} (default {f.default!r}): {f.metadata['help']}")
+    # The published values differ per method and, in some envs, per aux reward.
     by_values: dict[str, dict[str, list[str]]] = {}
     for method in METHODS:
         for aux in AUX_REWARDS[env]:
@@ -179,25 +194,31 @@ def _describe_env(env: str) -> None:
 
 
 def _describe_method(method: str, env: str | None, aux: str | None = None) -> None:
-    """One line per hyperparameter the method reads: the value a run would use and its help.
-    Without an env, the generic default and, below it, each env's published value."""
+    """One line per hyperparameter the method reads (its parameter class, nothing else): the
+    value a run would use and its help. Without an env, the generic default and, below it, each
+    env's published value. With an env, also the env's options."""
+    from barfi.aux_rewards import AUX_REWARDS
+    from barfi.config import published_defaults, resolve_config
     from barfi.envs import ENVS
+    from barfi.learners import METHODS
 
+    fields = fields_of(METHODS[method].params)
     if env is not None:
-        from barfi.aux_rewards import AUX_REWARDS
-
         aux = aux or next(iter(AUX_REWARDS[env]))
-        hp = resolve_config(env, aux, method).hp
+        config = resolve_config(env, aux, method)
         published = published_defaults(env, method, aux)
         print(f"{method} on {env} with aux {aux} (published values marked *):")
-        for key in valid_keys(method):
+        for key, f in fields.items():
             mark = "*" if key in published else " "
-            print(f"  {key:18s} {getattr(hp, key)!r:12} {mark} {HP_FIELDS[key].metadata['help']}")
+            print(f"  {key:18s} {getattr(config.hp, key)!r:12} {mark} {f.metadata['help']}")
+        for key, f in fields_of(ENVS[env].options).items():
+            print(f"  {key:18s} {getattr(config.env_options, key)!r:12}   "
+                  f"(option of {env}) {f.metadata['help']}")
         return
-    print(f"{method} (generic defaults; published per env below a key; "
-          f"`--env ENV` for one env's values):")
-    for key in valid_keys(method):
-        print(f"  {key:18s} {HP_FIELDS[key].default!r:12} {HP_FIELDS[key].metadata['help']}")
+    print(f"{method}: {METHODS[method].description} (generic defaults; published per env below "
+          f"a key; `--env ENV` for one env's values and options):")
+    for key, f in fields.items():
+        print(f"  {key:18s} {f.default!r:12} {f.metadata['help']}")
         per_env = [f"{e} {published_defaults(e, method)[key]!r}" for e in ENVS
                    if key in published_defaults(e, method)]
         if per_env:
@@ -207,6 +228,7 @@ def _describe_method(method: str, env: str | None, aux: str | None = None) -> No
 def _list(args) -> int:
     from barfi.aux_rewards import AUX_REWARDS
     from barfi.envs import ENVS
+    from barfi.learners import METHODS
 
     if args.env is not None and args.env not in ENVS:
         raise ConfigError(f"unknown env {args.env!r}; valid: {', '.join(ENVS)}")

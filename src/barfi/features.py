@@ -1,4 +1,5 @@
-"""State features: fixed maps obs -> features shared by every method's linear heads.
+"""State features: fixed maps obs -> features shared by every method's linear heads. Each
+environment picks its own (`EnvSpec.features`, `EnvSpec.make_features`); the published ones:
 
 | env          | features                                   | F   | reference file                   |
 |--------------|--------------------------------------------|-----|----------------------------------|
@@ -232,27 +233,5 @@ class RandomReLUFeatures(Features):
         self._set(state["weight"], state["bias"])
 
 
-def make_features(spec: Any, streams: Any, device: str | torch.device = "cpu", *,
-                  tile_coding: str = "clip") -> Features:
-    """The features of `spec.name` for a block of agents.
-
-    Only the random ReLU features draw random numbers (from each agent's `init` stream,
-    before the policy's initialisation draws). `tile_coding` picks the MountainCar tile coding
-    mode ("clip" default, "wrap", "published")."""
-    name = spec.name
-    if name in ("gridworld", "cartpole"):
-        feats: Features = FourierBasis(spec.obs_low, spec.obs_high, order=3, device=device)
-    elif name == "mountaincar":
-        feats = TileCoding(spec.obs_low, spec.obs_high, tiles=4, tilings=5, mode=tile_coding,
-                           device=device)
-    elif name == "halfcheetah":
-        feats = RandomReLUFeatures.init(streams["init"], spec.obs_dim, 32, device=device)
-    else:
-        raise ValueError(f"no features defined for env {name!r}")
-    if feats.obs_dim != spec.obs_dim:
-        raise ValueError(f"features expect obs_dim {feats.obs_dim}, env {name} has {spec.obs_dim}")
-    return feats
-
-
 __all__ = ["Features", "FourierBasis", "TileCoding", "RandomReLUFeatures", "TILE_MODES",
-           "make_features", "torch_linear_init"]
+           "torch_linear_init"]

@@ -93,7 +93,7 @@ def train(config: RunConfig, seeds: Sequence[int], device: str = "cpu",
     B, H = len(seeds), spec.horizon
     streams = BlockStreams(seeds)
     learner = make_learner(config, spec, streams, device)
-    env = spec.make_batched(B, hp)
+    env = spec.make_batched(B, config.env_options)
 
     episodes = hp.episodes
     records: dict[str, np.ndarray] = {

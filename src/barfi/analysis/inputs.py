@@ -17,9 +17,10 @@ ENV_ORDER = ("gridworld", "mountaincar", "cartpole", "halfcheetah")
 
 
 def is_barfi(method: str) -> bool:
-    from barfi.config import BARFI_METHODS
+    """Whether the method learns r_phi and gamma_phi (and records them), per the registry."""
+    from barfi.learners import METHODS
 
-    return method in BARFI_METHODS or method.startswith("barfi")
+    return method in METHODS and METHODS[method].learns_reward
 
 
 @dataclass

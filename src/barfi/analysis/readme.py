@@ -39,11 +39,12 @@ class Index:
 
 
 def _published_episodes(env: str) -> int | None:
-    from barfi.config import ENV_DEFAULTS
+    from barfi.config import METHODS, published_defaults
+    from barfi.envs import ENVS
 
-    default = ENV_DEFAULTS.get(env)
-    return int(default["episodes"]) if isinstance(default, dict) and "episodes" in default \
-        else None
+    # the budget is common to every method; per env, the layers that name no aux reward
+    default = published_defaults(env, next(iter(METHODS))) if env in ENVS else {}
+    return int(default["episodes"]) if "episodes" in default else None
 
 
 def study_lines(builder, res: Results) -> list[str]:

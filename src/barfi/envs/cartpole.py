@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
 
-from barfi.envs import BatchedEnv
+from barfi.envs.base import BatchedEnv, EnvSpec, Published
+from barfi.features import FourierBasis
 
 
 class CartPoleBatched(BatchedEnv):
@@ -69,3 +70,29 @@ class CartPoleBatched(BatchedEnv):
         self.obs = obs32.astype(np.float64)
         return (self.obs.copy(), reward.astype(np.float64), terminated.copy(), truncated.copy(),
                 info)
+
+
+def _features(spec: EnvSpec, options, gens, device) -> FourierBasis:
+    """Coupled Fourier basis of order 3 on the 4-D state (256 features), as the reference."""
+    return FourierBasis(spec.obs_low, spec.obs_high, order=3, device=device)
+
+
+SPEC = EnvSpec(
+    name="cartpole", obs_dim=4, n_actions=2, action_dim=None, action_low=None, action_high=None,
+    horizon=CartPoleBatched.HORIZON,
+    batched=lambda num_envs, spec, options: CartPoleBatched(num_envs, spec=spec),
+    features=_features, reward_head="full",
+    obs_low=(-2.4, -3.5, -0.2095, -3.5), obs_high=(2.4, 3.5, 0.2095, 3.5),
+    published=(
+        Published(dict(episodes=1000, actor_lr=1e-3, actor_reg=0.25, critic_lr=1e-3,
+                       buffer_size=10000, reward_lr=1e-3, gamma_lr=1e-3, lambda_gamma=0.25,
+                       lambda_r=0.0, neumann_alpha=1e-3, first_mul=150)),
+        Published(dict(actor_lr=5e-4, critic_lr=5e-4), family="actor-critic"),
+    ),
+    gym_id="barfi/CartPole-v1",
+    gym_registrations=(dict(
+        id="barfi/CartPole-v1",
+        entry_point="gymnasium.envs.classic_control.cartpole:CartPoleEnv",
+        vector_entry_point="gymnasium.envs.classic_control.cartpole:CartPoleVectorEnv",
+        max_episode_steps=CartPoleBatched.HORIZON, reward_threshold=475.0),),
+    description="Gymnasium CartPole-v1, +1 per step, horizon 500")

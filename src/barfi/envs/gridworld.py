@@ -27,7 +27,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from barfi.envs import BatchedEnv
+from barfi.envs.base import BatchedEnv, EnvSpec, Published
+from barfi.features import FourierBasis
 
 
 class GridWorldBatched(BatchedEnv):
@@ -142,3 +143,28 @@ class GridWorldEnv(gym.Env):
         obs, reward, terminated, truncated, info = self._batched.step(np.array([action]))
         return (obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]),
                 {key: value[0] for key, value in info.items()})
+
+
+def _features(spec: EnvSpec, options, gens, device) -> FourierBasis:
+    """Coupled Fourier basis of order 3 on the position (16 features), as the reference."""
+    return FourierBasis(spec.obs_low, spec.obs_high, order=3, device=device)
+
+
+SPEC = EnvSpec(
+    name="gridworld", obs_dim=2, n_actions=4, action_dim=None, action_low=None,
+    action_high=None, horizon=GridWorldBatched.HORIZON,
+    batched=lambda num_envs, spec, options: GridWorldBatched(num_envs, spec=spec),
+    features=_features, reward_head="fixed-primary",  # the reference keeps phi2 = 1 here
+    obs_low=(0.0, 0.0), obs_high=(1.0, 1.0), phi_map_points=33,
+    published=(
+        Published(dict(episodes=2000, actor_lr=5e-3, actor_reg=0.25, critic_lr=5e-3,
+                       buffer_size=1000, reward_lr=5e-3, gamma_lr=5e-3, lambda_gamma=0.06125,
+                       lambda_r=0.0, neumann_alpha=5e-4, first_mul=150)),
+        Published(dict(actor_lr=1e-4, critic_lr=1e-4), method="actor-critic-pbrs",
+                  aux=("center-bonus",)),
+    ),
+    gym_id="barfi/GridWorld-v0",
+    gym_registrations=(dict(id="barfi/GridWorld-v0",
+                            entry_point="barfi.envs.gridworld:GridWorldEnv",
+                            max_episode_steps=GridWorldBatched.HORIZON),),
+    description="continuous 2-D gridworld, 4 noisy actions, goal top right, horizon 50")

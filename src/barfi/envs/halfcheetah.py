@@ -25,13 +25,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from dataclasses import dataclass
 from typing import Any
 
 import mujoco
 import numpy as np
 from gymnasium.envs.mujoco import half_cheetah_v4, half_cheetah_v5
 
-from barfi.envs import BatchedEnv
+from barfi.envs.base import BatchedEnv, EnvSpec, Published
+from barfi.features import RandomReLUFeatures
+from barfi.params import param
 
 MODEL_PATH = os.path.join(os.path.dirname(half_cheetah_v5.__file__), "assets", "half_cheetah.xml")
 log = logging.getLogger("barfi.envs.halfcheetah")
@@ -157,3 +160,41 @@ class HalfCheetahV4Env(half_cheetah_v4.HalfCheetahEnv):
     def step(self, action):
         obs, _, terminated, truncated, info = super().step(action)
         return obs, float(info["reward_run"]), terminated, truncated, info
+
+
+@dataclass(frozen=True)
+class HalfCheetahOptions:
+    """HalfCheetah's options (`--set env_version=v4`)."""
+
+    env_version: str = param("v5", "Gymnasium version (the paper used v4)", choices=("v4", "v5"))
+    """v4 and v5 share the model file and frame skip, so their dynamics and r_p are the same;
+    the version only names which Gymnasium environment the run corresponds to"""
+
+
+def _features(spec: EnvSpec, options, gens, device) -> RandomReLUFeatures:
+    """Fixed random Linear(17 -> 32) + ReLU on the raw observation, drawn per agent."""
+    return RandomReLUFeatures.init(gens, spec.obs_dim, 32, device=device)
+
+
+SPEC = EnvSpec(
+    name="halfcheetah", obs_dim=17, n_actions=None, action_dim=6, action_low=-1.0,
+    action_high=1.0, horizon=HalfCheetahBatched.HORIZON,
+    batched=lambda num_envs, spec, options: HalfCheetahBatched(num_envs, spec=spec,
+                                                               version=options.env_version),
+    features=_features, reward_head="scalars", options=HalfCheetahOptions,
+    published=(
+        Published(dict(episodes=10000, optimizer="adam", actor_lr=1e-4, actor_reg=0.0,
+                       critic_lr=1e-4, delta=1, baseline_ema=0.99, buffer_size=50,
+                       reward_lr=2.5e-3, gamma_lr=0.0, learn_gamma=False, lambda_r=1.0,
+                       lambda_gamma=0.0, neumann_alpha=1e-3, first_mul=30, warmup=False)),
+        Published(dict(actor_lr=7.5e-5, critic_lr=7.5e-5), family="actor-critic"),
+        Published(dict(delta=3), family="barfi"),
+        # The first-order ablation's own sweep (its configuration 0 has no reward-weight penalty).
+        Published(dict(lambda_r=0.0), method="barfi-first-order"),
+    ),
+    gym_id="barfi/HalfCheetah-v5",
+    gym_registrations=tuple(dict(id=f"barfi/HalfCheetah-{v}",
+                                 entry_point=f"barfi.envs.halfcheetah:HalfCheetah{v.upper()}Env",
+                                 max_episode_steps=HalfCheetahBatched.HORIZON)
+                            for v in ("v5", "v4")),
+    description="Gymnasium HalfCheetah (MuJoCo), r_p = forward velocity, horizon 1000")

@@ -17,12 +17,15 @@ is a Gymnasium environment running the very same code with a batch of one.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from barfi.envs import BatchedEnv
+from barfi.envs.base import BatchedEnv, EnvSpec, Published
+from barfi.features import TILE_MODES, TileCoding
+from barfi.params import param
 
 
 class MountainCarBatched(BatchedEnv):
@@ -109,3 +112,48 @@ class MountainCarEnv(gym.Env):
     def step(self, action):
         obs, reward, terminated, truncated, info = self._batched.step(np.array([action]))
         return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), {}
+
+
+@dataclass(frozen=True)
+class MountainCarOptions:
+    """MountainCar's options (`--set tile_coding=published`)."""
+
+    tile_coding: str = param(
+        "clip", "tile coding: clip (scaled inputs, cells clipped to the grid), wrap "
+                "(PyFixedReps >= 2.0) or published (PyFixedReps 1.0.0 as pinned by the "
+                "reference: raw, unscaled inputs)", choices=TILE_MODES)
+    """mode of `barfi.features.TileCoding`; the published runs tiled the raw (x, v), where the
+    velocity barely registers, so the default is the corrected coder"""
+
+
+def _features(spec: EnvSpec, options: MountainCarOptions, gens, device) -> TileCoding:
+    """Tile coding, 5 tilings x 4 x 4 tiles (80 features), as the reference."""
+    return TileCoding(spec.obs_low, spec.obs_high, tiles=4, tilings=5, mode=options.tile_coding,
+                      device=device)
+
+
+# Bang-bang is the base; the velocity sweeps (PaperPlotsVel/) differ.
+SPEC = EnvSpec(
+    name="mountaincar", obs_dim=2, n_actions=3, action_dim=None, action_low=None,
+    action_high=None, horizon=MountainCarBatched.HORIZON,
+    batched=lambda num_envs, spec, options: MountainCarBatched(num_envs, spec=spec),
+    features=_features, reward_head="full", options=MountainCarOptions,
+    obs_low=(MountainCarBatched.MIN_POSITION, -MountainCarBatched.MAX_SPEED),
+    obs_high=(MountainCarBatched.GOAL_POSITION, MountainCarBatched.MAX_SPEED),
+    published=(
+        Published(dict(episodes=500, actor_lr=0.0625, actor_reg=0.25, critic_lr=1 / 32,
+                       buffer_size=5, reward_lr=1 / 64, gamma_lr=0.0, lambda_gamma=0.0,
+                       lambda_r=0.0, inner_mul=3, neumann_alpha=1e-3, first_mul=50,
+                       first_steps=False)),
+        Published(dict(actor_lr=1 / 32), family="actor-critic"),
+        Published(dict(episodes=2000), aux=("velocity",)),
+        Published(dict(actor_lr=1 / 64, actor_reg=0.0), family="reinforce", aux=("velocity",)),
+        Published(dict(actor_lr=1 / 64), family="actor-critic", aux=("velocity",)),
+        Published(dict(actor_lr=1 / 128, actor_reg=0.0, buffer_size=10, lambda_gamma=0.06125,
+                       gamma_lr=1 / 64, inner_mul=5), family="barfi", aux=("velocity",)),
+    ),
+    gym_id="barfi/MountainCar-v0",
+    gym_registrations=(dict(id="barfi/MountainCar-v0",
+                            entry_point="barfi.envs.mountaincar:MountainCarEnv",
+                            max_episode_steps=MountainCarBatched.HORIZON),),
+    description="MountainCar with a sparse +1 at the goal, horizon 2000")

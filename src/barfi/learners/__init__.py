@@ -1,29 +1,70 @@
-"""Learning methods by name. Each method family lives in one module exposing
-`make(config, spec, streams, device) -> Learner`; adding a method is a module plus an entry here
-(and its name in `barfi.config.METHODS`)."""
+"""Learning methods by name: the registry `METHODS` maps each method to its `MethodSpec`, i.e.
+its parameter class (exactly the hyperparameters its learner reads, defined next to the learner)
+and its factory `make(config, spec, streams, device) -> Learner`.
+
+Adding a method: a learner module here with its parameter class and `make`, plus one line in
+`METHODS`.
+"""
 
 from __future__ import annotations
 
-import importlib
+from dataclasses import dataclass
+from typing import Any, Callable
 
-from barfi.learners.base import EpisodeBatch, Learner
-
-METHOD_MODULES = {
-    "reinforce": "reinforce",
-    "reinforce-pbrs": "reinforce",
-    "primary-only": "reinforce",
-    "actor-critic": "actor_critic",
-    "actor-critic-pbrs": "actor_critic",
-    "barfi": "barfi",
-    "barfi-first-order": "barfi",
-    "barfi-unrolled": "barfi",
-}
+from barfi.learners import actor_critic, barfi, reinforce
+from barfi.learners.actor_critic import ActorCriticParams
+from barfi.learners.barfi import BarfiFirstOrderParams, BarfiParams, BarfiUnrolledParams
+from barfi.learners.base import CommonParams, EpisodeBatch, Learner
+from barfi.learners.reinforce import ReinforceParams
 
 
-def make_learner(config, spec, streams, device: str = "cpu") -> Learner:
+@dataclass(frozen=True)
+class MethodSpec:
+    """One learning method."""
+
+    name: str
+    """the method's name on the command line, in configs and in run datasets"""
+    params: type
+    """its parameter class: a frozen dataclass extending `CommonParams` whose fields are
+    exactly the hyperparameters the learner reads"""
+    make: Callable[..., Learner]
+    """make(config, spec, streams, device) -> Learner for a block of agents"""
+    family: str
+    """the reference algorithm it belongs to (reinforce, actor-critic or barfi): environments
+    publish their default hyperparameters per family (`barfi.envs.Published`)"""
+    description: str = ""
+    """one line for humans (`barfi list`)"""
+
+    @property
+    def learns_reward(self) -> bool:
+        """Whether the learner learns r_phi and gamma_phi (and records them)."""
+        return self.family == "barfi"
+
+
+# The registry: one line per method.
+METHODS: dict[str, MethodSpec] = {m.name: m for m in (
+    MethodSpec("reinforce", ReinforceParams, reinforce.make, "reinforce",
+               "REINFORCE on r_p + r_aux"),
+    MethodSpec("reinforce-pbrs", ReinforceParams, reinforce.make, "reinforce",
+               "REINFORCE on r_p shaped with the potential r_aux"),
+    MethodSpec("primary-only", ReinforceParams, reinforce.make, "reinforce",
+               "REINFORCE on r_p alone"),
+    MethodSpec("actor-critic", ActorCriticParams, actor_critic.make, "actor-critic",
+               "one-step actor-critic on r_p + r_aux"),
+    MethodSpec("actor-critic-pbrs", ActorCriticParams, actor_critic.make, "actor-critic",
+               "one-step actor-critic on r_p shaped with the potential r_aux"),
+    MethodSpec("barfi", BarfiParams, barfi.make, "barfi",
+               "BARFI, implicit gradient (Neumann series or conjugate gradient)"),
+    MethodSpec("barfi-first-order", BarfiFirstOrderParams, barfi.make, "barfi",
+               "BARFI ablation: first-order implicit gradient (H^-1 ~ -I)"),
+    MethodSpec("barfi-unrolled", BarfiUnrolledParams, barfi.make, "barfi",
+               "BARFI ablation: gradient through the unrolled inner steps, gamma_phi fixed"),
+)}
+
+
+def make_learner(config: Any, spec: Any, streams: Any, device: str = "cpu") -> Learner:
     """The learner of `config.method` for a block of agents."""
-    module = importlib.import_module(f"barfi.learners.{METHOD_MODULES[config.method]}")
-    return module.make(config, spec, streams, device)
+    return METHODS[config.method].make(config, spec, streams, device)
 
 
-__all__ = ["EpisodeBatch", "Learner", "METHOD_MODULES", "make_learner"]
+__all__ = ["CommonParams", "EpisodeBatch", "Learner", "METHODS", "MethodSpec", "make_learner"]

@@ -24,17 +24,28 @@ utils/Critic.py):
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
 from barfi.features import torch_linear_init
-from barfi.learners.base import EpisodeBatch
+from barfi.learners.base import CommonParams, EpisodeBatch
 from barfi.learners.optim import make_optimizer
 from barfi.learners.reinforce import (PolicyLearner, _per_agent_sum, _state_to,
                                       policy_gradient_loss)
 from barfi.learners.returns import discount_weights, pbrs_shaped_rewards, shift_left
+from barfi.params import param
+
+
+@dataclass(frozen=True)
+class ActorCriticParams(CommonParams):
+    """What the actor-critic learners read: no entropy weight (the reference's actor-critic has
+    no entropy term) and no return baseline (the critic is the baseline)."""
+
+    critic_lr: float = param(5e-3, "linear critic learning rate", min=0.0, min_open=True)
+    """learning rate of the critic's optimiser"""
 
 
 class LinearCritic:
@@ -141,4 +152,4 @@ def make(config, spec, streams, device: str = "cpu") -> ActorCriticLearner:
     return ActorCriticLearner(config, spec, streams, device)
 
 
-__all__ = ["ActorCriticLearner", "LinearCritic", "make"]
+__all__ = ["ActorCriticLearner", "ActorCriticParams", "LinearCritic", "make"]

@@ -27,7 +27,7 @@ Schedule (every `delta` episodes, counting episodes from 1 as the reference does
    code skips that whole first batch of steps), each on `batch_size` episodes drawn uniformly
    from the FIFO trajectory buffer.
 
-Parameterisation of r_phi per environment (the reference's, see REWARD_HEADS):
+Parameterisation of r_phi per environment (the reference's; each env's `EnvSpec.reward_head`):
 - gridworld: linear head (F -> 3) on the policy's features, coefficient on r_p fixed at 1;
 - mountaincar, cartpole: linear head, all three coefficients learned;
 - halfcheetah: three state-independent scalars w = (1, 1, 1), r_phi = (w1 - 1) + r_p + w3 r_aux,
@@ -44,6 +44,7 @@ independent: agent i's hypergradient involves only agent i's Hessian block.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -55,13 +56,86 @@ from barfi.hypergrad import (clip_grad_norm_per_agent, implicit_hypergradient,
 from barfi.learners.base import EpisodeBatch
 from barfi.learners.buffer import EpisodeBuffer
 from barfi.learners.optim import make_optimizer
-from barfi.learners.reinforce import PolicyLearner, reinforce_loss
+from barfi.learners.reinforce import PolicyLearner, ReinforceParams, reinforce_loss
 from barfi.learners.returns import returns_to_go
+from barfi.params import param
 
-REWARD_HEADS = {"gridworld": "fixed-primary", "mountaincar": "full", "cartpole": "full",
-                "halfcheetah": "scalars"}
 INNER_BASELINE_EMA = 0.9   # the reference's running return baseline of the inner objective
-GRID_POINTS = 33           # phi maps on a 33 x 33 grid (the paper's figures)
+
+
+@dataclass(frozen=True)
+class BarfiBaseParams(ReinforceParams):
+    """What every BARFI variant reads: the inner REINFORCE (actor_reg, baseline_ema), the
+    reward r_phi and the schedule."""
+
+    batch_size: int = param(1, "episodes per inner policy-gradient estimate", min=1)
+    """episodes drawn from the buffer for each inner step"""
+    buffer_size: int = param(1000, "trajectory buffer size (episodes) for the inner updates",
+                             min=1)
+    """capacity of the FIFO episode buffer (at most `episodes`)"""
+    reward_lr: float = param(5e-3, "learning rate of phi (behaviour alignment reward)", min=0.0)
+    """learning rate of the reward head's optimiser"""
+    lambda_r: float = param(0.0, "weight of the unsquared L2 norm of phi's parameters", min=0.0)
+    """outer penalty lambda_r * sum_p ||p||_2 over the reward head's tensors"""
+    psi_init: float = param(4.6, "initial psi (gamma_phi = sigmoid(psi) ~= 0.990)")
+    """gamma_phi = sigmoid(psi) discounts the inner objective"""
+    inner_mul: int = param(5, "inner policy steps per episode of the schedule (delta * inner_mul "
+                              "steps per outer step)", min=1)
+    """inner steps per outer step = delta * inner_mul"""
+    first_mul: int = param(150, "extra inner steps on the first call (0 = none); also sets the "
+                                "warm-up length", min=0)
+    """inner learning starts after episode first_mul + inner_mul"""
+    first_steps: bool = param(True, "take the delta*inner_mul + first_mul inner steps on the "
+                                    "first outer call (MountainCar's published code skips them)")
+    """False: the first batch of inner steps is skipped"""
+    warmup: bool = param(True, "naive REINFORCE on r_p + r_aux until episode > first_mul + "
+                               "inner_mul")
+    """classic domains warm the policy up on r_p + r_aux; HalfCheetah does not"""
+
+
+@dataclass(frozen=True)
+class BarfiUnrolledParams(BarfiBaseParams):
+    """What `barfi-unrolled` reads: gamma_phi is not learned (no gamma_lr, lambda_gamma,
+    learn_gamma) and the path-wise gradient needs no solver (no solver, Neumann, CG or
+    hess_mul keys)."""
+
+    grad_clip: float = param(1.0, "norm clip of inner and outer gradients (0 = off)", min=0.0)
+    """per-agent norm clip of the unrolled inner gradients and of the outer gradient"""
+
+
+@dataclass(frozen=True)
+class BarfiFirstOrderParams(BarfiBaseParams):
+    """What `barfi-first-order` reads: the implicit gradient with H^-1 ~ -I (no solver keys)."""
+
+    gamma_lr: float = param(5e-3, "learning rate of psi (gamma_phi = sigmoid(psi)); 0 freezes it",
+                            min=0.0)
+    """learning rate of psi's optimiser"""
+    lambda_gamma: float = param(0.0, "weight of the linear penalty on gamma_phi", min=0.0)
+    """outer penalty lambda_gamma * gamma_phi"""
+    learn_gamma: bool = param(True, "learn gamma_phi (False keeps it at sigmoid(psi_init))")
+    """False: psi never moves"""
+    hess_mul: int = param(15, "episodes (x batch_size) sampled for the inner gradient of the "
+                              "hypergradient", min=1)
+    """buffer episodes of the inner objective whose mixed derivatives the hypergradient uses"""
+
+
+@dataclass(frozen=True)
+class BarfiParams(BarfiFirstOrderParams):
+    """What `barfi` reads: the implicit gradient with an inverse-Hessian-vector product solver."""
+
+    solver: str = param("neumann", "inverse-Hessian-vector product solver of the implicit "
+                                   "gradient", choices=("neumann", "cg"))
+    """`barfi.hypergrad` solver"""
+    neumann_terms: int = param(5, "K, terms of the Neumann series (0 = first-order)", min=0)
+    """solver=neumann: terms of the series"""
+    neumann_alpha: float = param(5e-4, "step alpha of the Neumann series", min=0.0,
+                                 min_open=True)
+    """solver=neumann: step of the series"""
+    cg_iters: int = param(10, "iterations of the conjugate-gradient solver", min=1)
+    """solver=cg: iterations"""
+    cg_damping: float = param(1e-3, "damping added to -H in the conjugate-gradient solver",
+                              min=0.0)
+    """solver=cg: damping"""
 
 
 def alignment_reward(phi: torch.Tensor, r_p: torch.Tensor, r_aux: torch.Tensor) -> torch.Tensor:
@@ -70,7 +144,7 @@ def alignment_reward(phi: torch.Tensor, r_p: torch.Tensor, r_aux: torch.Tensor) 
 
 
 class AlignmentReward:
-    """The behaviour alignment reward r_phi of a block of agents (see REWARD_HEADS)."""
+    """The behaviour alignment reward r_phi of a block of agents (kind: `EnvSpec.reward_head`)."""
 
     def __init__(self, kind: str, n_features: int, gens: Sequence[np.random.Generator],
                  device: torch.device):
@@ -113,14 +187,16 @@ class BarfiLearner(PolicyLearner):
     def __init__(self, config, spec, streams, device="cpu"):
         super().__init__(config, spec, streams, device)
         hp = self.hp
-        self.reward_head = AlignmentReward(REWARD_HEADS[spec.name], self.features.dim,
+        self.reward_head = AlignmentReward(spec.reward_head, self.features.dim,
                                            streams["init"], self.device)
         B = self.num_agents
         self.psi = torch.full((B,), float(hp.psi_init), device=self.device, requires_grad=True)
-        self.learn_gamma = (hp.learn_gamma and hp.gamma_lr > 0
-                            and config.method != "barfi-unrolled")
+        # barfi-unrolled keeps gamma_phi at sigmoid(psi_init): its parameters have no gamma keys.
+        gamma_lr = hp.gamma_lr if isinstance(hp, BarfiFirstOrderParams) else 0.0
+        self.learn_gamma = isinstance(hp, BarfiFirstOrderParams) and hp.learn_gamma \
+            and gamma_lr > 0
         self.reward_opt = make_optimizer(self.reward_head.params, hp.optimizer, hp.reward_lr)
-        self.gamma_opt = make_optimizer([self.psi], hp.optimizer, max(hp.gamma_lr, 0.0))
+        self.gamma_opt = make_optimizer([self.psi], hp.optimizer, gamma_lr)
         action_shape = () if self.discrete else (spec.action_dim,)
         self.buffer = EpisodeBuffer(B, min(hp.buffer_size, hp.episodes), spec.horizon,
                                     spec.obs_dim, action_shape, self.discrete, self.device)
@@ -303,13 +379,16 @@ class BarfiLearner(PolicyLearner):
 
     @torch.no_grad()
     def final_records(self) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
-        if self.spec.name != "gridworld":
+        n = self.spec.phi_map_points
+        if not n:
             return {}
-        axis = torch.linspace(0.0, 1.0, GRID_POINTS, dtype=torch.float32, device=self.device)
-        ys, xs = torch.meshgrid(axis, axis, indexing="ij")
+        (x0, y0), (x1, y1) = self.spec.obs_low, self.spec.obs_high
+        x_axis = torch.linspace(x0, x1, n, dtype=torch.float32, device=self.device)
+        y_axis = torch.linspace(y0, y1, n, dtype=torch.float32, device=self.device)
+        ys, xs = torch.meshgrid(y_axis, x_axis, indexing="ij")
         grid = torch.stack([xs, ys], -1).reshape(1, -1, 2).expand(self.num_agents, -1, -1)
         phi = self.reward_head.coefficients(self.features.torch(grid))
-        shape = (self.num_agents, GRID_POINTS, GRID_POINTS)
+        shape = (self.num_agents, n, n)
         dims = ("grid_y", "grid_x")
         return {"phi1_map": (dims, phi[..., 0].reshape(shape).double().cpu().numpy()),
                 "phi3_map": (dims, phi[..., 2].reshape(shape).double().cpu().numpy())}

@@ -1,16 +1,44 @@
-"""What every learner shares: the episode record it learns from and the interface the training
-loop drives. One learner object serves a whole block of agents (leading batch dimension B)."""
+"""What every learner shares: the parameters every method reads (`CommonParams`), the episode
+record it learns from and the interface the training loop drives. One learner object serves a
+whole block of agents (leading batch dimension B)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from barfi.config import RunConfig
+from barfi.params import param
 from barfi.rng import BlockStreams
+
+if TYPE_CHECKING:  # annotations only: barfi.config imports the learners' registry
+    from barfi.config import RunConfig
+
+
+@dataclass(frozen=True)
+class CommonParams:
+    """The hyperparameters every method reads. Each method's parameter class extends this one
+    with exactly the keys its learner reads (`barfi.learners.METHODS`)."""
+
+    episodes: int = param(2000, "training budget in episodes", min=1)
+    """episodes per run (the training loop; BARFI also caps its buffer at this)"""
+    gamma: float = param(0.99, "discount of the primary objective (and of the base learners' "
+                                "returns)", min=0.0, max=1.0)
+    """discount of the returns the policy gradient uses (BARFI: of its outer objective)"""
+    optimizer: str = param("rmsprop", "optimiser of every learned parameter",
+                           choices=("rmsprop", "adam"))
+    """`barfi.learners.optim.make_optimizer` name, for every optimiser of the method"""
+    actor_lr: float = param(5e-3, "policy learning rate", min=0.0, min_open=True)
+    """learning rate of the policy's optimiser"""
+    delta: int = param(3, "episodes between updates (the paper's delta)", min=1)
+    """a learner updates after every delta-th episode"""
+    discounted_returns: bool = param(False, "weight the policy gradient by gamma^t (unbiased); "
+                                            "False is the published gamma-dropped estimator")
+    """weight step t of the policy-gradient objective by gamma^t"""
+    nan_guard: bool = param(True, "stop a run whose parameters or losses become NaN or infinite")
+    """the training loop marks an agent with non-finite parameters as diverged"""
 
 
 @dataclass

@@ -36,16 +36,29 @@ REINFORCE.py, REINFORCEPotential.py; barfi-mujoco/src/algorithms/REINFORCE.py):
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from barfi.features import Features, make_features
-from barfi.learners.base import EpisodeBatch, Learner
+from barfi.features import Features
+from barfi.learners.base import CommonParams, EpisodeBatch, Learner
 from barfi.learners.optim import make_optimizer
 from barfi.learners.returns import discount_weights, pbrs_returns, returns_to_go
+from barfi.params import param
 from barfi.policies import LinearPolicy, make_policy
+
+
+@dataclass(frozen=True)
+class ReinforceParams(CommonParams):
+    """What REINFORCE (`reinforce`, `reinforce-pbrs`, `primary-only`) reads."""
+
+    actor_reg: float = param(0.25, "entropy bonus weight of the policy loss", min=0.0)
+    """weight of the masked-mean policy entropy added to the objective"""
+    baseline_ema: float = param(0.0, "running-mean return baseline decay (0 = no baseline; "
+                                     "HalfCheetah publishes 0.99)", min=0.0, max=1.0)
+    """decay of the running mean of the returns subtracted from them (0: none)"""
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,8 +165,7 @@ class PolicyLearner(Learner):
         super().__init__(config, spec, streams, device)
         self.horizon = spec.horizon
         self.discrete = spec.n_actions is not None
-        self.features: Features = make_features(
-            spec, streams, self.device, tile_coding=getattr(self.hp, "tile_coding", "clip"))
+        self.features: Features = spec.make_features(streams, self.device, config.env_options)
         self.policy: LinearPolicy = make_policy(spec, self.features.dim, streams, self.device)
         self.actor_opt = make_optimizer(self.policy.parameters(), self.hp.optimizer,
                                         self.hp.actor_lr)
@@ -265,5 +277,5 @@ def make(config, spec, streams, device: str = "cpu") -> ReinforceLearner:
     return ReinforceLearner(config, spec, streams, device)
 
 
-__all__ = ["PolicyLearner", "ReinforceLearner", "make", "episode_tensors",
+__all__ = ["PolicyLearner", "ReinforceLearner", "ReinforceParams", "make", "episode_tensors",
            "policy_gradient_loss", "reinforce_loss"]

@@ -14,8 +14,10 @@ paths, seeds, tables and resources; a training job reads its `GridPoint` from a 
 
 from barfi.study.expand import StudyError
 from barfi.study.grid import Study
+from barfi.config import seed_ranges
+from barfi.dataset import source_hash
 from barfi.study.naming import (alternation, block_label, config_id, digest, point_path, run_path,
-                                seed_ranges, source_hash, train_rule_name, write_text, write_tsv)
+                                train_rule_name, write_text, write_tsv)
 from barfi.study.points import Cell, GridPoint, Resources, read_grid_point
 
 __all__ = ["alternation", "Cell", "GridPoint", "Resources", "Study", "StudyError", "block_label", "config_id",

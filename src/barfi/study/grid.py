@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Mapping
 
 from barfi.study.expand import expand, validate_schema
-from barfi.study.naming import run_path, seed_ranges
+from barfi.config import seed_ranges
+from barfi.study.naming import run_path
 from barfi.study.points import Cell, GridPoint
 
 # The workflow's schema in a checkout (an editable install); the workflow passes its own path.

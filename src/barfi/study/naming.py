@@ -9,8 +9,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from barfi.config import seed_ranges
-from barfi.dataset import atomic_path, source_hash
+from barfi.dataset import atomic_path
 
 RUN_DIR = "data/runs"
 POINT_DIR = "data/configs"
