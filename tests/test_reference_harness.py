@@ -8,6 +8,8 @@ import itertools
 import numpy as np
 import pytest
 
+from barfi.config import resolve_config
+
 from benchmarks.reference.cells import (Cell, CellError, grid_points, parse_cell,
                                         reference_index, single_run_sweep, translate)
 from benchmarks.reference.compare import cell_row, diff_ci, write_curves, read_curves
@@ -53,6 +55,12 @@ def test_translate_maps_names_and_lists_what_barfi_does_not_read():
     assert t.overrides == {"optimizer": "rmsprop", "actor_lr": 0.005, "actor_reg": "0.5",
                            "episodes": 2000, "gamma": 0.99}
     assert "buffer_size=15" in t.not_read and "state_lr=0.001" in t.not_mapped
+    # Only what the method reads is passed on: actor-critic reads no batch_size, and the
+    # overrides must resolve for it.
+    t = translate(Cell("gridworld", "none", "actor-critic"), {"batch_size": 1, "actor_lr": 0.1},
+                  None, {})
+    assert "batch_size=1" in t.not_read and "batch_size" not in t.overrides
+    resolve_config("gridworld", "none", "actor-critic", t.overrides)
 
 
 def test_translate_refuses_unknown_keys_and_a_mismatched_approximation():

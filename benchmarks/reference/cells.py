@@ -197,7 +197,7 @@ def translate(cell: Cell, point: dict[str, Any], episodes: int | None,
     sweep does not mention keep barfi's published default for the env."""
     from barfi.config import valid_keys
 
-    readable = set(valid_keys(cell.method))
+    readable = set(valid_keys(cell.method, cell.env))
     first_order = point.get("approx") == "First-order"
     if first_order != (cell.method == "barfi-first-order") and "approx" in point:
         raise CellError(f"sweep of {cell.name} says approx={point['approx']!r}, which is not "
