@@ -190,6 +190,7 @@ SPEC = EnvSpec(
         # The first-order ablation's own sweep (its configuration 0 has no reward-weight penalty).
         Published(dict(lambda_r=0.0), method="barfi-first-order"),
     ),
+    episode_cpu_s=0.068,
     gym_id="barfi/HalfCheetah-v5",
     gym_registrations=tuple(dict(id=f"barfi/HalfCheetah-{v}",
                                  entry_point=f"barfi.envs.halfcheetah:HalfCheetah{v.upper()}Env",
