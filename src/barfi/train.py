@@ -18,7 +18,7 @@ import logging
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -103,7 +103,7 @@ class BlockState:
     def restore(cls, saved: dict[str, Any], learner: Any, streams: BlockStreams) -> "BlockState":
         """The state of a checkpoint, whose learner and streams states are loaded into `learner`
         and `streams`; raises (KeyError, ValueError, ...) if the checkpoint does not fit."""
-        state = cls(*(saved[name] for name in _STATE_FIELDS))
+        state = cls(*(saved[f.name] for f in fields(cls)))
         learner.load_state_dict(saved["learner"])
         streams.set_state(saved["streams"])
         return state
@@ -111,10 +111,7 @@ class BlockState:
     def snapshot(self, learner: Any, streams: BlockStreams) -> dict[str, Any]:
         """Everything a checkpoint saves."""
         return dict(learner=learner.state_dict(), streams=streams.get_state(),
-                    **{name: getattr(self, name) for name in _STATE_FIELDS})
-
-
-_STATE_FIELDS = ("records", "status", "next_episode", "elapsed", "started_at", "steps_total")
+                    **{f.name: getattr(self, f.name) for f in fields(self)})
 
 
 def run_episode(env: Any, learner: Any, aux: Any, streams: BlockStreams, spec: Any

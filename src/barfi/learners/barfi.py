@@ -17,6 +17,8 @@ Methods (`config.method`):
   learned).
 
 Every objective, inner and outer, is `reinforce_loss` (negated) on the returns of its reward.
+Each method's parameter class (`learners/barfi_params.py`) says which outer gradient it takes
+(`unrolled`, `solver_options()`) and whether it learns gamma_phi (`learns_gamma`, `psi_lr`).
 
 Schedule (every `delta` episodes, counting episodes from 1 as the reference does):
 1. outer step on phi and psi (skipped on the first call);
