@@ -1,7 +1,8 @@
 # Before the first job: one line saying what the training about to run will cost, from the
 # per-run costs measured on config/config.yaml (docs/pipeline.md, "Cost"). No rules here.
 
-from barfi.envs import ENVS
+# Imported under its own name: the workflow's ENVS (common.smk) is the config's list of envs.
+from barfi.envs import ENVS as ENV_SPECS
 
 # CPU-seconds of one training job: a start-up (Python, torch, the env) plus, per seed, the
 # episodes times the env's cost of one episode (`EnvSpec.episode_cpu_s`, measured on one idle
@@ -12,8 +13,8 @@ LOADED_FACTOR = 1.8
 
 
 def train_job_cpu_s(point, n_seeds):
-    measured = [spec.episode_cpu_s for spec in ENVS.values() if spec.episode_cpu_s]
-    per_episode = ENVS[point.env].episode_cpu_s or max(measured)
+    measured = [spec.episode_cpu_s for spec in ENV_SPECS.values() if spec.episode_cpu_s]
+    per_episode = ENV_SPECS[point.env].episode_cpu_s or max(measured)
     return JOB_STARTUP_CPU_S + n_seeds * point.run.hp.episodes * per_episode
 
 
