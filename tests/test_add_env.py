@@ -45,3 +45,10 @@ def test_a_new_env_validates_its_options_and_lists_them(corridor, capsys):
     assert main(["list", "--env", corridor]) == 0
     out = capsys.readouterr().out
     assert "toy corridor" in out and "option slip" in out and "episodes=12" in out
+
+
+def test_the_report_orders_a_new_env_after_the_registry_envs_before_unknown_ones(corridor):
+    from barfi.analysis.inputs import order_envs
+
+    assert order_envs(["aaa", corridor, "halfcheetah", "gridworld"]) == [
+        "gridworld", "halfcheetah", corridor, "aaa"]

@@ -131,3 +131,20 @@ def test_unrolled_on_mountaincar_where_the_first_inner_steps_are_skipped():
     (ds,) = train(config, [1])
     assert ds.attrs["status"] == "completed"
     assert np.isfinite(ds.phi3_mean.values).all()
+
+
+def test_each_barfi_parameter_class_says_which_outer_gradient_its_method_takes():
+    from barfi.learners.barfi_params import (BarfiFirstOrderParams, BarfiParams,
+                                             BarfiUnrolledParams)
+
+    unrolled = BarfiUnrolledParams()
+    assert unrolled.unrolled and unrolled.psi_lr == 0.0 and not unrolled.learns_gamma
+    first_order = BarfiFirstOrderParams(gamma_lr=0.01)
+    assert not first_order.unrolled and first_order.solver_options() == ("identity", {})
+    assert first_order.psi_lr == 0.01 and first_order.learns_gamma
+    assert not BarfiFirstOrderParams(learn_gamma=False).learns_gamma
+    assert not BarfiFirstOrderParams(gamma_lr=0.0).learns_gamma
+    assert BarfiParams(solver="cg", cg_iters=7, cg_damping=0.5).solver_options() == (
+        "cg", {"iters": 7, "damping": 0.5})
+    assert BarfiParams(neumann_terms=3).solver_options() == (
+        "neumann", {"alpha": 5e-4, "terms": 3})

@@ -392,3 +392,12 @@ def test_single_env_runs_the_batched_dynamics(gym_id, name):
 
 def test_gridworld_env_is_the_batched_class_inside():
     assert isinstance(GridWorldEnv()._batched, GridWorldBatched)
+
+
+def test_gridworld_phi_map_landmarks_are_its_start_goal_and_the_centre_bonus_square():
+    from barfi import aux_rewards
+
+    marks = ENVS["gridworld"].phi_map_landmarks
+    assert marks.start == GridWorldBatched.START
+    assert marks.goal == (GridWorldBatched.GOAL_LOW, GridWorldBatched.GOAL_HIGH)
+    assert marks.bonus == (aux_rewards.CENTRE_LOW, aux_rewards.CENTRE_HIGH)

@@ -50,7 +50,26 @@ def _affine(feats: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> to
     return out.reshape(feats.shape[:-1] + (weight.shape[-1],))
 
 
-class LinearPolicy:
+class LinearHead:
+    """The learned tensors of a per-agent linear head, weight and bias (leading dim B), and
+    their checkpoint state: the policies here and the actor-critic's critic."""
+
+    weight: torch.nn.Parameter
+    bias: torch.nn.Parameter
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        return [self.weight, self.bias]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"weight": self.weight.detach().clone(), "bias": self.bias.detach().clone()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        with torch.no_grad():
+            self.weight.copy_(torch.as_tensor(state["weight"]))
+            self.bias.copy_(torch.as_tensor(state["bias"]))
+
+
+class LinearPolicy(LinearHead):
     """Shared plumbing: parameters [W, b] with leading dim B, numpy snapshot, state."""
 
     def __init__(self, weight: np.ndarray | torch.Tensor, bias: np.ndarray | torch.Tensor,
@@ -62,9 +81,6 @@ class LinearPolicy:
                                                     device=self.device))
         self.num_agents, self.num_features, self.num_outputs = self.weight.shape
         self.sync()
-
-    def parameters(self) -> list[torch.nn.Parameter]:
-        return [self.weight, self.bias]
 
     def _params(self, params):
         return (self.weight, self.bias) if params is None else tuple(params)
@@ -80,13 +96,8 @@ class LinearPolicy:
         np.matmul(feats[:, None, :], self._w, out=self._tmp)
         return self._tmp[:, 0, :] + self._b
 
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        return {"weight": self.weight.detach().clone(), "bias": self.bias.detach().clone()}
-
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        with torch.no_grad():
-            self.weight.copy_(torch.as_tensor(state["weight"]))
-            self.bias.copy_(torch.as_tensor(state["bias"]))
+        super().load_state_dict(state)
         self.sync()
 
 
@@ -212,4 +223,4 @@ def make_policy(spec: Any, n_features: int, streams: Any, device: str | torch.de
                                spec.action_high, std, device)
 
 
-__all__ = ["LinearPolicy", "SoftmaxPolicy", "GaussianPolicy", "make_policy"]
+__all__ = ["LinearHead", "LinearPolicy", "SoftmaxPolicy", "GaussianPolicy", "make_policy"]

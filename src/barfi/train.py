@@ -18,6 +18,7 @@ import logging
 import signal
 import sys
 import time
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -75,6 +76,145 @@ def run_key(config: RunConfig, seeds: Sequence[int]) -> str:
     return "block-" + hashlib.sha256(run_identity(config, seeds).encode()).hexdigest()[:16]
 
 
+@dataclass
+class BlockState:
+    """What the loop has recorded so far; a checkpoint saves it with the learner and streams."""
+
+    records: dict[str, np.ndarray]
+    """per-episode records, name -> (B, episodes), NaN where not (yet) recorded"""
+    status: np.ndarray
+    """(B,) object: "completed" or "diverged" per seed"""
+    next_episode: int = 0
+    """index of the next episode to run"""
+    elapsed: float = 0.0
+    """seconds of training before the last checkpoint (a resumed run's clock starts there)"""
+    started_at: str = field(default_factory=now_iso)
+    """when the run first started"""
+    steps_total: int = 0
+    """env steps taken by every agent together"""
+
+    @classmethod
+    def fresh(cls, num_agents: int, episodes: int) -> "BlockState":
+        records = {name: np.full((num_agents, episodes), np.nan)
+                   for name in ("primary_return", "aux_return", "episode_length", "wall_time")}
+        return cls(records, np.array(["completed"] * num_agents, dtype=object))
+
+    @classmethod
+    def restore(cls, saved: dict[str, Any], learner: Any, streams: BlockStreams) -> "BlockState":
+        """The state of a checkpoint, whose learner and streams states are loaded into `learner`
+        and `streams`; raises (KeyError, ValueError, ...) if the checkpoint does not fit."""
+        state = cls(*(saved[f.name] for f in fields(cls)))
+        learner.load_state_dict(saved["learner"])
+        streams.set_state(saved["streams"])
+        return state
+
+    def snapshot(self, learner: Any, streams: BlockStreams) -> dict[str, Any]:
+        """Everything a checkpoint saves."""
+        return dict(learner=learner.state_dict(), streams=streams.get_state(),
+                    **{f.name: getattr(self, f.name) for f in fields(self)})
+
+
+def run_episode(env: Any, learner: Any, aux: Any, streams: BlockStreams, spec: Any
+                ) -> EpisodeBatch:
+    """One lockstep episode of every agent, padded to horizon + 1 steps. Past an agent's end
+    every array is zero, so its record never depends on its block mates."""
+    B, H = learner.num_agents, spec.horizon
+    is_discrete = spec.n_actions is not None
+    # Fresh arrays each episode: learners may keep an EpisodeBatch in a buffer.
+    obs_buf = np.zeros((B, H + 1, spec.obs_dim))
+    act_buf = np.zeros((B, H + 1), np.int64) if is_discrete else \
+        np.zeros((B, H + 1, spec.action_dim))
+    rp_buf = np.zeros((B, H + 1))
+    raux_buf = np.zeros((B, H + 1))
+    length = np.zeros(B, np.int64)
+    terminated = np.zeros(B, bool)
+    running = np.ones(B, bool)
+
+    obs = env.reset(streams["env"])
+    aux_noise = streams.uniform("aux", (H,))
+    learner.begin_episode()
+    obs_buf[:, 0] = obs
+    for t in range(H):
+        actions = learner.act(obs, t)
+        if not is_discrete:
+            # A diverged agent's NaN actions must not reach the simulator.
+            actions = np.nan_to_num(actions, nan=0.0, posinf=0.0, neginf=0.0)
+        next_obs, r_p, term, trunc, info = env.step(actions)
+        r_aux = aux(obs, actions, next_obs, term, info, aux_noise[:, t])
+        # Written for every agent; what finished agents wrote is cleared below.
+        act_buf[:, t] = actions
+        rp_buf[:, t] = r_p
+        raux_buf[:, t] = r_aux
+        obs_buf[:, t + 1] = next_obs
+        length += running
+        terminated |= running & term
+        running &= ~(term | trunc)
+        obs = next_obs
+        if not running.any():
+            break
+    steps = np.arange(H + 1)[None, :]
+    mask = (steps < length[:, None]).astype(np.float64)
+    obs_buf = np.where((steps <= length[:, None])[..., None], obs_buf, 0.0)
+    act_buf = np.where(mask.reshape(mask.shape + (1,) * (act_buf.ndim - 2)) > 0,
+                       act_buf, 0).astype(act_buf.dtype)
+    return EpisodeBatch(obs=obs_buf, actions=act_buf, r_p=np.where(mask > 0, rp_buf, 0.0),
+                        r_aux=np.where(mask > 0, raux_buf, 0.0), mask=mask,
+                        terminated=terminated, length=length)
+
+
+def record_episode(records: dict[str, np.ndarray], index: int, batch: EpisodeBatch,
+                   metrics: dict[str, np.ndarray], elapsed: float, alive: np.ndarray
+                   ) -> dict[str, np.ndarray]:
+    """Write episode `index` of the agents still alive into `records` (a learner's metric gets
+    its record on first sight); returns this episode's values, (B,) each."""
+    episodes = records["primary_return"].shape[1]
+    values = {"primary_return": batch.r_p.sum(1), "aux_return": batch.r_aux.sum(1),
+              "episode_length": batch.length.astype(np.float64),
+              "wall_time": np.full(len(alive), elapsed)}
+    for name, value in metrics.items():
+        if name not in records:
+            records[name] = np.full((len(alive), episodes), np.nan)
+        values[name] = np.asarray(value, dtype=np.float64)
+    for name, value in values.items():
+        records[name][alive, index] = value[alive]
+    return values
+
+
+def mark_diverged(state: BlockState, index: int, seeds: Sequence[int], learner: Any,
+                  values: dict[str, np.ndarray], metrics: dict[str, np.ndarray],
+                  alive: np.ndarray) -> np.ndarray:
+    """The agents that become non-finite (parameters or losses) at episode `index`: marked
+    `diverged`, with their records from `index` on NaN. Returns them as a (B,) bool mask."""
+    finite = learner.finite() & np.all(
+        [np.isfinite(v) for k, v in values.items() if k in metrics] or [True], axis=0)
+    newly = alive & ~finite
+    for i in np.flatnonzero(newly):
+        log.warning("seed %d diverged at episode %d (non-finite parameters or "
+                    "losses); its later episodes are NaN", seeds[i], index)
+        state.status[i] = "diverged"
+        for arr in state.records.values():
+            arr[i, index:] = np.nan
+    return newly
+
+
+def block_datasets(config: RunConfig, seeds: Sequence[int], state: BlockState, learner: Any,
+                   device: str, extra_attrs: dict[str, Any] | None) -> list[xr.Dataset]:
+    """One run dataset per seed: its records, the learner's final records and provenance."""
+    finished_at = now_iso()
+    final = learner.final_records()
+    attrs = provenance(device)
+    attrs.update(start_time=state.started_at, end_time=finished_at,
+                 block_seeds=",".join(map(str, seeds)), env_steps=int(state.steps_total),
+                 torch_threads=torch.get_num_threads(), **(extra_attrs or {}))
+    datasets = []
+    for i, seed in enumerate(seeds):
+        per_episode = {name: arr[i] for name, arr in state.records.items()}
+        final_i = {name: (dims, values[i]) for name, (dims, values) in final.items()}
+        datasets.append(build_dataset(config, seed, per_episode, final_i,
+                                      {**attrs, "status": state.status[i]}))
+    return datasets
+
+
 def train(config: RunConfig, seeds: Sequence[int], device: str = "cpu",
           checkpoint_dir: Path | str | None = None, checkpoint_every_s: float = 300.0,
           progress: bool | None = None, extra_attrs: dict[str, Any] | None = None
@@ -89,125 +229,43 @@ def train(config: RunConfig, seeds: Sequence[int], device: str = "cpu",
     seeds = list(seeds)
     spec = ENVS[config.env]
     aux = AUX_REWARDS[config.env][config.aux]
-    hp = config.hp
-    B, H = len(seeds), spec.horizon
     streams = BlockStreams(seeds)
     learner = make_learner(config, spec, streams, device)
-    env = spec.make_batched(B, config.env_options)
-
-    episodes = hp.episodes
-    records: dict[str, np.ndarray] = {
-        name: np.full((B, episodes), np.nan)
-        for name in ("primary_return", "aux_return", "episode_length", "wall_time")}
-    status = np.array(["completed"] * B, dtype=object)
-    start = 0
-    elapsed_before = 0.0
-    started_at = now_iso()
-    steps_total = 0
+    env = spec.make_batched(len(seeds), config.env_options)
+    state = BlockState.fresh(len(seeds), config.hp.episodes)
 
     checkpointer = (Checkpointer(Path(checkpoint_dir), checkpoint_every_s,
                                  run_identity(config, seeds)) if checkpoint_dir else None)
     key = run_key(config, seeds)
-    if checkpointer and (state := checkpointer.load(key)) is not None:
+    if checkpointer and (saved := checkpointer.load(key)) is not None:
         try:
-            saved = [state[k] for k in ("records", "status", "next_episode", "elapsed",
-                                        "started_at", "steps_total")]
-            learner.load_state_dict(state["learner"])
-            streams.set_state(state["streams"])
-            records, status, start, elapsed_before, started_at, steps_total = saved
-            log.info("resumed %s at episode %d from %s", key, start, checkpointer.path(key))
+            state = BlockState.restore(saved, learner, streams)
+            log.info("resumed %s at episode %d from %s", key, state.next_episode,
+                     checkpointer.path(key))
         except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:
             log.warning("ignoring checkpoint %s: its state does not fit this run (%s: %s); "
                         "starting afresh", checkpointer.path(key), type(exc).__name__, exc)
             streams = BlockStreams(seeds)      # the failed load may have changed both
             learner = make_learner(config, spec, streams, device)
 
-    def snapshot(next_episode: int, elapsed: float) -> dict[str, Any]:
-        return dict(learner=learner.state_dict(), streams=streams.get_state(), records=records,
-                    status=status, next_episode=next_episode, elapsed=elapsed,
-                    started_at=started_at, steps_total=steps_total)
-
-    is_discrete = spec.n_actions is not None
-    obs_dim = spec.obs_dim
-    progress_line = Progress(episodes, f"{config.env}/{config.aux}/{config.method}",
+    progress_line = Progress(config.hp.episodes, f"{config.env}/{config.aux}/{config.method}",
                              enabled=progress)
-    t0 = time.monotonic() - elapsed_before
-    alive = status == "completed"
-
+    t0 = time.monotonic() - state.elapsed
+    alive = state.status == "completed"
     with stop_requests() as stop:
-        for index in range(start, episodes):
-            # Fresh arrays each episode: learners may keep an EpisodeBatch in a buffer.
-            obs_buf = np.zeros((B, H + 1, obs_dim))
-            act_buf = np.zeros((B, H + 1), np.int64) if is_discrete else \
-                np.zeros((B, H + 1, spec.action_dim))
-            rp_buf = np.zeros((B, H + 1))
-            raux_buf = np.zeros((B, H + 1))
-            length = np.zeros(B, np.int64)
-            terminated = np.zeros(B, bool)
-            running = np.ones(B, bool)
-
-            obs = env.reset(streams["env"])
-            aux_noise = streams.uniform("aux", (H,))
-            learner.begin_episode()
-            obs_buf[:, 0] = obs
-            for t in range(H):
-                actions = learner.act(obs, t)
-                if not is_discrete:
-                    # A diverged agent's NaN actions must not reach the simulator.
-                    actions = np.nan_to_num(actions, nan=0.0, posinf=0.0, neginf=0.0)
-                next_obs, r_p, term, trunc, info = env.step(actions)
-                r_aux = aux(obs, actions, next_obs, term, info, aux_noise[:, t])
-                # Written for every agent; what finished agents wrote is cleared below.
-                act_buf[:, t] = actions
-                rp_buf[:, t] = r_p
-                raux_buf[:, t] = r_aux
-                obs_buf[:, t + 1] = next_obs
-                length += running
-                terminated |= running & term
-                running &= ~(term | trunc)
-                obs = next_obs
-                if not running.any():
-                    break
-            steps_total += int(length.sum())
-            steps = np.arange(H + 1)[None, :]
-            mask = (steps < length[:, None]).astype(np.float64)
-            # Past an agent's end: zeros, so its record never depends on its block mates.
-            obs_buf = np.where((steps <= length[:, None])[..., None], obs_buf, 0.0)
-            act_buf = np.where(mask.reshape(mask.shape + (1,) * (act_buf.ndim - 2)) > 0,
-                               act_buf, 0).astype(act_buf.dtype)
-            rp_buf = np.where(mask > 0, rp_buf, 0.0)
-            raux_buf = np.where(mask > 0, raux_buf, 0.0)
-            batch = EpisodeBatch(obs=obs_buf, actions=act_buf, r_p=rp_buf, r_aux=raux_buf,
-                                 mask=mask, terminated=terminated, length=length)
+        for index in range(state.next_episode, config.hp.episodes):
+            batch = run_episode(env, learner, aux, streams, spec)
+            state.steps_total += int(batch.length.sum())
             metrics = learner.end_episode(batch, index)
-
             elapsed = time.monotonic() - t0
-            values = {"primary_return": rp_buf.sum(1), "aux_return": raux_buf.sum(1),
-                      "episode_length": length.astype(np.float64),
-                      "wall_time": np.full(B, elapsed)}
-            for name, value in metrics.items():
-                if name not in records:
-                    records[name] = np.full((B, episodes), np.nan)
-                values[name] = np.asarray(value, dtype=np.float64)
-            for name, value in values.items():
-                records[name][alive, index] = value[alive]
-
-            if hp.nan_guard:
-                finite = learner.finite() & np.all(
-                    [np.isfinite(v) for k, v in values.items() if k in metrics] or [True], axis=0)
-                newly = alive & ~finite
-                for i in np.flatnonzero(newly):
-                    log.warning("seed %d diverged at episode %d (non-finite parameters or "
-                                "losses); its later episodes are NaN", seeds[i], index)
-                    status[i] = "diverged"
-                    for arr in records.values():
-                        arr[i, index:] = np.nan
-                alive &= ~newly
-
+            values = record_episode(state.records, index, batch, metrics, elapsed, alive)
+            if config.hp.nan_guard:
+                alive &= ~mark_diverged(state, index, seeds, learner, values, metrics, alive)
             progress_line.update(index + 1, float(np.nanmean(values["primary_return"])),
-                                 steps_total / max(elapsed, 1e-9))
+                                 state.steps_total / max(elapsed, 1e-9))
             if checkpointer and (stop["signal"] is not None or checkpointer.due()):
-                checkpointer.save(key, snapshot(index + 1, elapsed))
+                state.next_episode, state.elapsed = index + 1, elapsed
+                checkpointer.save(key, state.snapshot(learner, streams))
             if stop["signal"] is not None:
                 progress_line.close()
                 signum, stop["signal"] = stop["signal"], None  # consumed
@@ -218,20 +276,7 @@ def train(config: RunConfig, seeds: Sequence[int], device: str = "cpu",
                 log.warning("every seed of the block diverged; stopping at episode %d", index)
                 break
     progress_line.close()
-
-    finished_at = now_iso()
-    final = learner.final_records()
-    attrs = provenance(device)
-    attrs.update(start_time=started_at, end_time=finished_at,
-                 block_seeds=",".join(map(str, seeds)), env_steps=int(steps_total),
-                 torch_threads=torch.get_num_threads(), **(extra_attrs or {}))
-    datasets = []
-    for i, seed in enumerate(seeds):
-        per_episode = {name: arr[i] for name, arr in records.items()}
-        final_i = {name: (dims, values[i]) for name, (dims, values) in final.items()}
-        ds = build_dataset(config, seed, per_episode, final_i, {**attrs, "status": status[i]})
-        datasets.append(ds)
-    return datasets
+    return block_datasets(config, seeds, state, learner, device, extra_attrs)
 
 
 def run_block(config: RunConfig, seeds: Sequence[int], out_paths: Sequence[Path | str],

@@ -1,17 +1,20 @@
 # Before the first job: one line saying what the training about to run will cost, from the
 # per-run costs measured on config/config.yaml (docs/pipeline.md, "Cost"). No rules here.
 
+# Imported under its own name: the workflow's ENVS (common.smk) is the config's list of envs.
+from barfi.envs import ENVS as ENV_SPECS
+
 # CPU-seconds of one training job: a start-up (Python, torch, the env) plus, per seed, the
-# episodes times the env's cost of one episode. Measured on one idle core with blocks of 3
-# seeds; larger blocks cost less per seed (lockstep), a loaded shared machine up to
-# LOADED_FACTOR times more.
+# episodes times the env's cost of one episode (`EnvSpec.episode_cpu_s`, measured on one idle
+# core with blocks of 3 seeds; an env without a measurement costs as the costliest one). Larger
+# blocks cost less per seed (lockstep), a loaded shared machine up to LOADED_FACTOR times more.
 JOB_STARTUP_CPU_S = 2.5
-EPISODE_CPU_S = {"gridworld": 0.0038, "mountaincar": 0.042, "cartpole": 0.015, "halfcheetah": 0.068}
 LOADED_FACTOR = 1.8
 
 
 def train_job_cpu_s(point, n_seeds):
-    per_episode = EPISODE_CPU_S.get(point.env, max(EPISODE_CPU_S.values()))
+    measured = [spec.episode_cpu_s for spec in ENV_SPECS.values() if spec.episode_cpu_s]
+    per_episode = ENV_SPECS[point.env].episode_cpu_s or max(measured)
     return JOB_STARTUP_CPU_S + n_seeds * point.run.hp.episodes * per_episode
 
 

@@ -29,24 +29,57 @@ Example (one env):
 """
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
-    return value
+# Each command's one-line help and its description (`--help`).
+COMMANDS = {
+    "aggregate": (
+        "merge the run files of one env into one labelled NetCDF dataset",
+        "Merge run files (one per env x aux x method x config x seed) of ONE env into a NetCDF "
+        "dataset with dims aux x method x config x seed x episode (+ grid_y x grid_x for phi "
+        "maps), a per-config table of hyperparameters (hp_<key>, overrides: method x config), the "
+        "status of every run (status: 0 missing, 1 completed, 2 diverged; diverged_at) and a run "
+        "table (run_file, ...). Memory stays bounded (one run at a time). The config id of a run "
+        "is its `config_id` attribute, else the directory <config_id> of the layout "
+        ".../{env}/{aux}/{method}/{config_id}/seed-{seed}.nc, else a hash of its hyperparameters. "
+        "A corrupt or truncated file, missing or inconsistent attributes, or two files for one "
+        "run stop it with the file's name and nothing written."),
+    "select": (
+        "pick the best config per aux x method by the published rule",
+        "Per aux x method, score every config by the published rule (mean of the last --last "
+        "episodes of the seed-mean primary_return curve) on the tuning seeds, keep the best, and "
+        "evaluate it on the evaluation seeds. Configs with a diverged tuning run are not eligible "
+        "unless every config has one. The output records best_config, best_score, eval_score, "
+        "per-config scores, per-seed final performance, the rule and both seed sets."),
+    "report": (
+        "write every figure and table into a directory",
+        "From aggregated and selection datasets (one pair per env) write into --out-dir: learning "
+        "curves per env x aux (curves_<env>_<aux>_bootstrap: mean with 95% bootstrap band; "
+        "curves_<env>_<aux>_se-ema: mean +- 1 s.e., EMA-smoothed as in the paper), "
+        "gamma-phi_<env>, rphi-vs-primary_<env>_<aux>, aux-return_<env> (aux return and episode "
+        "length), sensitivity_<env>_<method> (every configuration on the tuning seeds against "
+        "lambda_gamma and gamma_lr), phi-maps_<env>_<aux> (GridWorld: change from "
+        "initialisation), diverged_<env>, overview_all_iqm and overview_all_poi (PNG and PDF); "
+        "tables summary, probability_of_improvement, selected_configs, diverged_counts (Markdown, "
+        "CSV, LaTeX) and diverged_runs.csv; claims.md and claims.csv (with --claims); "
+        "summary.json (headline IQMs); README.md (what the study is, the claims' verdicts, an "
+        "index of every file, what was skipped and why); MANIFEST.txt."),
+}
 
 
-def _nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is negative")
-    return value
+def _int_at_least(minimum: int, too_small: str):
+    """An argparse type: an integer >= `minimum`; `too_small` says what a smaller one is."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} {too_small}")
+        return value
+    return parse
+
+
+_positive_int = _int_at_least(1, "is not a positive integer")
+_nonnegative_int = _int_at_least(0, "is negative")
 
 
 def _float(text: str) -> float:
@@ -65,27 +98,19 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     p = _Parser(prog="python -m barfi.analysis", description=DESCRIPTION, formatter_class=fmt)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    _add_aggregate(sub)
-    _add_select(sub)
-    _add_report(sub)
+    for name, add_arguments, quiet in (
+            ("aggregate", _aggregate_arguments, "no progress or summary lines"),
+            ("select", _select_arguments, "no summary line"),
+            ("report", _report_arguments, "no summary line")):
+        help, description = COMMANDS[name]
+        command = sub.add_parser(name, formatter_class=argparse.HelpFormatter, help=help,
+                                 description=description)
+        add_arguments(command)
+        command.add_argument("--quiet", action="store_true", help=quiet)
     return p
 
 
-def _add_aggregate(sub) -> None:
-    a = sub.add_parser(
-        "aggregate", formatter_class=argparse.HelpFormatter,
-        help="merge the run files of one env into one labelled NetCDF dataset",
-        description="Merge run files (one per env x aux x method x config x seed) of ONE env "
-                    "into a NetCDF dataset with dims aux x method x config x seed x episode "
-                    "(+ grid_y x grid_x for phi maps), a per-config table of hyperparameters "
-                    "(hp_<key>, overrides: method x config), the status of every run (status: "
-                    "0 missing, 1 completed, 2 diverged; diverged_at) and a run table "
-                    "(run_file, ...). Memory stays bounded (one run at a time). The config id "
-                    "of a run is its `config_id` attribute, else the directory <config_id> of "
-                    "the layout .../{env}/{aux}/{method}/{config_id}/seed-{seed}.nc, else a hash "
-                    "of its hyperparameters. A corrupt or truncated file, missing or "
-                    "inconsistent attributes, or two files for one run stop it with the file's "
-                    "name and nothing written.")
+def _aggregate_arguments(a: argparse.ArgumentParser) -> None:
     a.add_argument("inputs", nargs="*", metavar="RUN_FILE_OR_DIR",
                    help="run files (.nc), or directories searched recursively for *.nc")
     a.add_argument("--files-from", action="append", default=[], metavar="LIST",
@@ -99,19 +124,9 @@ def _add_aggregate(sub) -> None:
     a.add_argument("--jobs", type=_nonnegative_int, default=0, metavar="N",
                    help="worker processes reading run files (0 = the CPUs available, at most 8; "
                         "the output does not depend on it)")
-    a.add_argument("--quiet", action="store_true", help="no progress or summary lines")
 
 
-def _add_select(sub) -> None:
-    s = sub.add_parser(
-        "select", formatter_class=argparse.HelpFormatter,
-        help="pick the best config per aux x method by the published rule",
-        description="Per aux x method, score every config by the published rule (mean of the "
-                    "last --last episodes of the seed-mean primary_return curve) on the tuning "
-                    "seeds, keep the best, and evaluate it on the evaluation seeds. Configs with "
-                    "a diverged tuning run are not eligible unless every config has one. The "
-                    "output records best_config, best_score, eval_score, per-config scores, "
-                    "per-seed final performance, the rule and both seed sets.")
+def _select_arguments(s: argparse.ArgumentParser) -> None:
     s.add_argument("aggregated", metavar="AGGREGATED.nc", help="output of `aggregate`")
     s.add_argument("--out", required=True, metavar="PATH.nc", help="output selection dataset")
     s.add_argument("--rule", choices=("split", "single"), default="split",
@@ -126,27 +141,9 @@ def _add_select(sub) -> None:
     s.add_argument("--last", type=_positive_int, default=200, metavar="N",
                    help="episodes at the end of training that score a config (default 200, as "
                         "published; all episodes if a run has fewer)")
-    s.add_argument("--quiet", action="store_true", help="no summary line")
 
 
-def _add_report(sub) -> None:
-    r = sub.add_parser(
-        "report", formatter_class=argparse.HelpFormatter,
-        help="write every figure and table into a directory",
-        description="From aggregated and selection datasets (one pair per env) write into "
-                    "--out-dir: learning curves per env x aux (curves_<env>_<aux>_bootstrap: "
-                    "mean with 95% bootstrap band; curves_<env>_<aux>_se-ema: mean +- 1 s.e., "
-                    "EMA-smoothed as in the paper), gamma-phi_<env>, rphi-vs-primary_<env>_<aux>, "
-                    "aux-return_<env> (aux return and episode length), "
-                    "sensitivity_<env>_<method> (every configuration on the tuning seeds "
-                    "against lambda_gamma and gamma_lr), phi-maps_<env>_<aux> (GridWorld: "
-                    "change from initialisation), diverged_<env>, overview_all_iqm and "
-                    "overview_all_poi (PNG and PDF); tables summary, "
-                    "probability_of_improvement, selected_configs, diverged_counts (Markdown, "
-                    "CSV, LaTeX) and diverged_runs.csv; claims.md and claims.csv (with "
-                    "--claims); summary.json (headline IQMs); README.md (what the study is, "
-                    "the claims' verdicts, an index of every file, what was skipped and why); "
-                    "MANIFEST.txt.")
+def _report_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument("--aggregated", nargs="+", required=True, metavar="AGG.nc",
                    help="aggregated datasets (one per env)")
     r.add_argument("--selection", nargs="+", required=True, metavar="SEL.nc",
@@ -167,7 +164,6 @@ def _add_report(sub) -> None:
                    help="YAML/JSON list of claims (or a mapping with a `claims:` list) to "
                         "evaluate into claims.md; the schema is in docs/claims.md")
     r.add_argument("--title", help="title of README.md (default: 'BARFI report')")
-    r.add_argument("--quiet", action="store_true", help="no summary line")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,11 +40,6 @@ METHOD_STYLE = {
 }
 AUX_STYLE_CYCLE = [OKABE_ITO[k] for k in ("blue", "vermillion", "green", "orange", "purple",
                                           "sky", "black")]
-# GridWorld geometry for the phi maps: the start, the goal box (envs/gridworld.py) and the
-# centre-bonus square (aux_rewards.py), in normalised positions.
-GRID_START = (0.125, 0.125)
-GRID_GOAL = (0.75, 0.99)
-GRID_CENTRE = (0.4, 0.6)
 RETURN_LABEL = "Primary return per episode\n(undiscounted sum of $r_p$)"
 
 
@@ -182,10 +177,11 @@ def twin_axes(panels: dict[str, tuple[Curve, Curve]], title: str, out_dir: Path,
 
 
 def phi_maps(rows: dict[str, dict[str, np.ndarray]], gx: np.ndarray, gy: np.ndarray,
-             title: str, out_dir: Path, stem: str) -> list[str]:
+             title: str, out_dir: Path, stem: str, landmarks=None) -> list[str]:
     """Heatmaps of the change of phi maps from initialisation (rows: methods; columns: phi1,
-    phi3), origin lower left, with the goal and the centre-bonus square outlined and the start
-    marked; a symmetric colour scale, so that white is 'unchanged'."""
+    phi3), origin lower left, with the env's landmarks (`barfi.envs.MapLandmarks`: the goal and
+    a bonus square outlined, the start marked; None: none); a symmetric colour scale, so that
+    white is 'unchanged'."""
     names = sorted({k for r in rows.values() for k in r})
     nr, nc = len(rows), len(names)
     fig, axes = plt.subplots(nr, nc, figsize=(3.4 * nc, 3.0 * nr), layout="constrained",
@@ -208,12 +204,8 @@ def phi_maps(rows: dict[str, dict[str, np.ndarray]], gx: np.ndarray, gy: np.ndar
             sym = name.replace("_map", "")
             sym = rf"$\Delta\{sym[:-1]}_{sym[-1]}(s)$" if sym[:-1] == "phi" else sym
             cb.set_label(sym)
-            for (lo, hi), colour, label in ((GRID_GOAL, "black", "goal"),
-                                            (GRID_CENTRE, OKABE_ITO["green"], "centre bonus")):
-                ax.add_patch(Rectangle((lo, lo), hi - lo, hi - lo, fill=False, ec=colour,
-                                       lw=1.6, ls="-" if label == "goal" else "--",
-                                       label=label))
-            ax.plot(*GRID_START, marker="*", color="black", ms=8, ls="none", label="start")
+            if landmarks is not None:
+                _draw_landmarks(ax, landmarks)
             ax.set_xlabel("x position (normalised)")
             ax.set_ylabel("y position (normalised)")
             ax.set_title(f"{method_style(method)['label']}: {sym}")
@@ -223,6 +215,17 @@ def phi_maps(rows: dict[str, dict[str, np.ndarray]], gx: np.ndarray, gy: np.ndar
         fig.legend(handles, labels, loc="outside lower center", ncols=3, frameon=False)
     fig.suptitle(wrap(title, fig), fontsize=10)
     return save(fig, out_dir, stem)
+
+
+def _draw_landmarks(ax, landmarks) -> None:
+    """The goal (solid) and the bonus square (dashed) outlined, the start marked."""
+    squares = [(landmarks.goal, "black", "-", "goal")]
+    if landmarks.bonus is not None:
+        squares.append((landmarks.bonus, OKABE_ITO["green"], "--", landmarks.bonus_label))
+    for (lo, hi), colour, style, label in squares:
+        ax.add_patch(Rectangle((lo, lo), hi - lo, hi - lo, fill=False, ec=colour, lw=1.6,
+                               ls=style, label=label))
+    ax.plot(*landmarks.start, marker="*", color="black", ms=8, ls="none", label="start")
 
 
 def diverged_bars(counts: dict[str, dict[str, tuple[int, int]]], title: str, out_dir: Path,

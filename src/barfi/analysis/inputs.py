@@ -13,8 +13,6 @@ import numpy as np
 from barfi.analysis.io import STATUS_CODES, AnalysisError
 from barfi.analysis.selection import open_aggregate, open_selection
 
-ENV_ORDER = ("gridworld", "mountaincar", "cartpole", "halfcheetah")
-
 
 def is_barfi(method: str) -> bool:
     """Whether the method learns r_phi and gamma_phi (and records them), per the registry."""
@@ -78,8 +76,11 @@ class EnvInputs:
 
 
 def order_envs(envs):
-    return sorted(envs, key=lambda e: (ENV_ORDER.index(e) if e in ENV_ORDER else len(ENV_ORDER),
-                                       e))
+    """The report's order: that of the `barfi.envs.ENVS` registry, then unknown envs by name."""
+    from barfi.envs import ENVS
+
+    order = list(ENVS)
+    return sorted(envs, key=lambda e: (order.index(e) if e in order else len(order), e))
 
 
 def load_inputs(aggregated: Sequence[Path | str], selections: Sequence[Path | str]

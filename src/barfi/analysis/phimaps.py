@@ -65,9 +65,11 @@ def change_maps(inp: EnvInputs, aux: str, method: str) -> dict[str, np.ndarray]:
 
 def build(builder, inp: EnvInputs) -> None:
     from barfi.analysis import figures
+    from barfi.envs import ENVS
 
+    spec = ENVS.get(inp.env)
     if not any(v in inp.agg for v in MAPS):
-        if inp.env == "gridworld":
+        if spec is not None and spec.phi_map_points:
             builder.index.skip(f"phi maps ({inp.env})", "no BARFI runs with phi maps")
         return
     gx, gy = inp.agg.grid_x.values, inp.agg.grid_y.values
@@ -86,7 +88,8 @@ def build(builder, inp: EnvInputs) -> None:
         files = figures.phi_maps(
             rows, gx, gy, f"{inp.env}, aux reward: {aux}: change of phi from its initialisation "
                           "to the end of training (mean over the evaluation runs of the "
-                          f"selected config){note}", builder.out, f"phi-maps_{inp.env}_{aux}")
+                          f"selected config){note}", builder.out, f"phi-maps_{inp.env}_{aux}",
+            landmarks=spec.phi_map_landmarks if spec is not None else None)
         builder.index.add("phi-maps", files, env=inp.env, aux=aux,
                           and_phi3="" if hidden else " and phi3(s)", grid=f"{len(gy)}x{len(gx)}",
                           note=note)

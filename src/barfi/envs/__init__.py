@@ -6,9 +6,10 @@
 (`spec.make_batched(num_envs, options)`: B independent agents stepped together, each drawing
 its start state and its whole episode's dynamics noise from its own generator at reset, so that
 an agent's trajectory never depends on the rest of its block), its state features
-(`spec.make_features`), BARFI's reward head, its published default hyperparameters and its
-Gymnasium registration. Adding an environment is one module defining `SPEC` plus one line in
-`ENVS` below.
+(`spec.make_features`), BARFI's reward head, its published default hyperparameters, its
+figure geometry, its measured cost per episode and its Gymnasium registration. The order of
+`ENVS` is the order of the report. Adding an environment is one module defining `SPEC` plus one
+line in `ENVS` below.
 
 Importing this package also registers the single-agent Gymnasium environments under the `barfi/`
 namespace (`gymnasium.make("barfi/GridWorld-v0")`, ...):
@@ -32,7 +33,7 @@ from __future__ import annotations
 import gymnasium
 
 from barfi.envs import cartpole, gridworld, halfcheetah, mountaincar
-from barfi.envs.base import BatchedEnv, EnvSpec, NoOptions, Published
+from barfi.envs.base import BatchedEnv, EnvSpec, MapLandmarks, NoOptions, Published
 from barfi.envs.cartpole import CartPoleBatched
 from barfi.envs.gridworld import GridWorldBatched
 from barfi.envs.halfcheetah import HalfCheetahBatched
@@ -57,5 +58,6 @@ def register_gym_envs(spec: EnvSpec) -> None:
 for _spec in ENVS.values():
     register_gym_envs(_spec)
 
-__all__ = ["BatchedEnv", "EnvSpec", "ENVS", "NoOptions", "Published", "CartPoleBatched",
-           "GridWorldBatched", "HalfCheetahBatched", "MountainCarBatched", "register_gym_envs"]
+__all__ = ["BatchedEnv", "EnvSpec", "ENVS", "MapLandmarks", "NoOptions", "Published",
+           "CartPoleBatched", "GridWorldBatched", "HalfCheetahBatched", "MountainCarBatched",
+           "register_gym_envs"]

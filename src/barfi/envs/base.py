@@ -69,6 +69,21 @@ class Published:
 
 
 @dataclass(frozen=True)
+class MapLandmarks:
+    """What the report's phi-map figures mark on a 2-D observation space, in the coordinates of
+    the maps' axes (the normalised positions of `EnvSpec.obs_low`..`obs_high`)."""
+
+    start: tuple[float, float]
+    """the start state (a star)"""
+    goal: tuple[float, float]
+    """the goal square [lo, hi]^2 (a solid outline)"""
+    bonus: tuple[float, float] | None = None
+    """a square [lo, hi]^2 where an aux reward pays a bonus (a dashed outline); None: none"""
+    bonus_label: str = "bonus"
+    """the bonus square's legend label"""
+
+
+@dataclass(frozen=True)
 class EnvSpec:
     """Static description of an environment, and the factories of its batched version and of
     its state features."""
@@ -114,6 +129,12 @@ class EnvSpec:
     phi_map_points: int = 0
     """BARFI records its phi maps at the end of training on a phi_map_points x phi_map_points
     grid over [obs_low, obs_high] of a 2-D observation (the paper's GridWorld figures); 0: none"""
+    phi_map_landmarks: MapLandmarks | None = None
+    """what the phi-map figures outline (start, goal, bonus square); None: bare maps"""
+    episode_cpu_s: float | None = None
+    """CPU-seconds of one episode of one agent, measured on one idle core in blocks of 3 seeds
+    (docs/pipeline.md, "Cost"): the pipeline's cost estimate before the first job; None: not
+    measured (the estimate then uses the costliest measured env)"""
     gym_id: str = ""
     """id of the single-agent Gymnasium environment ("barfi/GridWorld-v0", ...), "" if none"""
     gym_registrations: tuple[Mapping[str, Any], ...] = field(default=())
@@ -136,4 +157,4 @@ class EnvSpec:
         return feats
 
 
-__all__ = ["BatchedEnv", "EnvSpec", "NoOptions", "Published"]
+__all__ = ["BatchedEnv", "EnvSpec", "MapLandmarks", "NoOptions", "Published"]

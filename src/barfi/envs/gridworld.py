@@ -27,7 +27,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from barfi.envs.base import BatchedEnv, EnvSpec, Published
+from barfi.envs.base import BatchedEnv, EnvSpec, MapLandmarks, Published
 from barfi.features import FourierBasis
 
 
@@ -156,6 +156,11 @@ SPEC = EnvSpec(
     batched=lambda num_envs, spec, options: GridWorldBatched(num_envs, spec=spec),
     features=_features, reward_head="fixed-primary",  # the reference keeps phi2 = 1 here
     obs_low=(0.0, 0.0), obs_high=(1.0, 1.0), phi_map_points=33,
+    # The bonus square is that of the center-bonus aux reward (aux_rewards.CENTRE_LOW, _HIGH).
+    phi_map_landmarks=MapLandmarks(start=GridWorldBatched.START,
+                                   goal=(GridWorldBatched.GOAL_LOW, GridWorldBatched.GOAL_HIGH),
+                                   bonus=(0.4, 0.6), bonus_label="centre bonus"),
+    episode_cpu_s=0.0038,
     published=(
         Published(dict(episodes=2000, actor_lr=5e-3, actor_reg=0.25, critic_lr=5e-3,
                        buffer_size=1000, reward_lr=5e-3, gamma_lr=5e-3, lambda_gamma=0.06125,

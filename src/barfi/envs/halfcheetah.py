@@ -129,37 +129,35 @@ class HalfCheetahBatched(BatchedEnv):
         return obs, x_velocity.copy(), terminated, truncated, info
 
 
-def _paper_weights(kwargs: dict) -> dict:
-    """The paper's reward weights (both 1), unless the caller sets them."""
-    kwargs.setdefault("forward_reward_weight", 1.0)
-    kwargs.setdefault("ctrl_cost_weight", 1.0)
-    return kwargs
+class _PrimaryRewardOnly:
+    """Mixin for Gymnasium's HalfCheetah classes: the paper's reward weights (both 1, unless the
+    caller sets them), and a reward that is the primary reward only, info[PRIMARY_KEY]."""
+
+    PRIMARY_KEY: str
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("forward_reward_weight", 1.0)
+        kwargs.setdefault("ctrl_cost_weight", 1.0)
+        with mujoco_warnings_to_log():
+            super().__init__(**kwargs)
+
+    def step(self, action):
+        obs, _, terminated, truncated, info = super().step(action)
+        return obs, float(info[self.PRIMARY_KEY]), terminated, truncated, info
 
 
-class HalfCheetahV5Env(half_cheetah_v5.HalfCheetahEnv):
+class HalfCheetahV5Env(_PrimaryRewardOnly, half_cheetah_v5.HalfCheetahEnv):
     """Gymnasium's HalfCheetah-v5 with forward_reward_weight = ctrl_cost_weight = 1 whose reward
     is the primary reward only (info["reward_forward"]); info["reward_ctrl"] = -sum(a^2)."""
 
-    def __init__(self, **kwargs):
-        with mujoco_warnings_to_log():
-            super().__init__(**_paper_weights(kwargs))
-
-    def step(self, action):
-        obs, _, terminated, truncated, info = super().step(action)
-        return obs, float(info["reward_forward"]), terminated, truncated, info
+    PRIMARY_KEY = "reward_forward"
 
 
-class HalfCheetahV4Env(half_cheetah_v4.HalfCheetahEnv):
+class HalfCheetahV4Env(_PrimaryRewardOnly, half_cheetah_v4.HalfCheetahEnv):
     """Gymnasium's HalfCheetah-v4 (the paper's version) with both weights 1 whose reward is the
     primary reward only (info["reward_run"]); info["reward_ctrl"] = -sum(a^2)."""
 
-    def __init__(self, **kwargs):
-        with mujoco_warnings_to_log():
-            super().__init__(**_paper_weights(kwargs))
-
-    def step(self, action):
-        obs, _, terminated, truncated, info = super().step(action)
-        return obs, float(info["reward_run"]), terminated, truncated, info
+    PRIMARY_KEY = "reward_run"
 
 
 @dataclass(frozen=True)
@@ -192,6 +190,7 @@ SPEC = EnvSpec(
         # The first-order ablation's own sweep (its configuration 0 has no reward-weight penalty).
         Published(dict(lambda_r=0.0), method="barfi-first-order"),
     ),
+    episode_cpu_s=0.068,
     gym_id="barfi/HalfCheetah-v5",
     gym_registrations=tuple(dict(id=f"barfi/HalfCheetah-{v}",
                                  entry_point=f"barfi.envs.halfcheetah:HalfCheetah{v.upper()}Env",

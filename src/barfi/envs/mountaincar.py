@@ -152,6 +152,7 @@ SPEC = EnvSpec(
         Published(dict(actor_lr=1 / 128, actor_reg=0.0, buffer_size=10, lambda_gamma=0.06125,
                        gamma_lr=1 / 64, inner_mul=5), family="barfi", aux=("velocity",)),
     ),
+    episode_cpu_s=0.042,
     gym_id="barfi/MountainCar-v0",
     gym_registrations=(dict(id="barfi/MountainCar-v0",
                             entry_point="barfi.envs.mountaincar:MountainCarEnv",

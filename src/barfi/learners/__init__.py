@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from barfi.learners import actor_critic, barfi, reinforce
 from barfi.learners.actor_critic import ActorCriticParams
-from barfi.learners.barfi import BarfiFirstOrderParams, BarfiParams, BarfiUnrolledParams
+from barfi.learners.barfi_params import BarfiFirstOrderParams, BarfiParams, BarfiUnrolledParams
 from barfi.learners.base import CommonParams, EpisodeBatch, Learner
 from barfi.learners.reinforce import ReinforceParams
 
@@ -41,24 +41,28 @@ class MethodSpec:
         return self.family == "barfi"
 
 
-# The registry: one line per method.
+def _family(family: str, params: type, make: Callable[..., Learner],
+            descriptions: dict[str, str]) -> list[MethodSpec]:
+    """The methods of one learner family that share a parameter class and a factory."""
+    return [MethodSpec(name, params, make, family, text) for name, text in descriptions.items()]
+
+
+# The registry: one entry per method (name: description), grouped by parameter class.
 METHODS: dict[str, MethodSpec] = {m.name: m for m in (
-    MethodSpec("reinforce", ReinforceParams, reinforce.make, "reinforce",
-               "REINFORCE on r_p + r_aux"),
-    MethodSpec("reinforce-pbrs", ReinforceParams, reinforce.make, "reinforce",
-               "REINFORCE on r_p shaped with the potential r_aux"),
-    MethodSpec("primary-only", ReinforceParams, reinforce.make, "reinforce",
-               "REINFORCE on r_p alone"),
-    MethodSpec("actor-critic", ActorCriticParams, actor_critic.make, "actor-critic",
-               "one-step actor-critic on r_p + r_aux"),
-    MethodSpec("actor-critic-pbrs", ActorCriticParams, actor_critic.make, "actor-critic",
-               "one-step actor-critic on r_p shaped with the potential r_aux"),
-    MethodSpec("barfi", BarfiParams, barfi.make, "barfi",
-               "BARFI, implicit gradient (Neumann series or conjugate gradient)"),
-    MethodSpec("barfi-first-order", BarfiFirstOrderParams, barfi.make, "barfi",
-               "BARFI ablation: first-order implicit gradient (H^-1 ~ -I)"),
-    MethodSpec("barfi-unrolled", BarfiUnrolledParams, barfi.make, "barfi",
-               "BARFI ablation: gradient through the unrolled inner steps, gamma_phi fixed"),
+    *_family("reinforce", ReinforceParams, reinforce.make, {
+        "reinforce": "REINFORCE on r_p + r_aux",
+        "reinforce-pbrs": "REINFORCE on r_p shaped with the potential r_aux",
+        "primary-only": "REINFORCE on r_p alone"}),
+    *_family("actor-critic", ActorCriticParams, actor_critic.make, {
+        "actor-critic": "one-step actor-critic on r_p + r_aux",
+        "actor-critic-pbrs": "one-step actor-critic on r_p shaped with the potential r_aux"}),
+    *_family("barfi", BarfiParams, barfi.make, {
+        "barfi": "BARFI, implicit gradient (Neumann series or conjugate gradient)"}),
+    *_family("barfi", BarfiFirstOrderParams, barfi.make, {
+        "barfi-first-order": "BARFI ablation: first-order implicit gradient (H^-1 ~ -I)"}),
+    *_family("barfi", BarfiUnrolledParams, barfi.make, {
+        "barfi-unrolled": "BARFI ablation: gradient through the unrolled inner steps, "
+                          "gamma_phi fixed"}),
 )}
 
 

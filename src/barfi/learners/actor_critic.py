@@ -37,6 +37,7 @@ from barfi.learners.reinforce import (PolicyLearner, _per_agent_sum, _state_to,
                                       policy_gradient_loss)
 from barfi.learners.returns import discount_weights, pbrs_shaped_rewards, shift_left
 from barfi.params import param
+from barfi.policies import LinearHead
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class ActorCriticParams(CommonParams):
     """learning rate of the critic's optimiser"""
 
 
-class LinearCritic:
+class LinearCritic(LinearHead):
     """V(x) = x @ w + b per agent: w (B, F), b (B,), float32."""
 
     def __init__(self, gens, n_features: int, device: torch.device):
@@ -57,9 +58,6 @@ class LinearCritic:
             np.stack([w[0] for w in ws]), dtype=torch.float32, device=device))
         self.bias = torch.nn.Parameter(torch.as_tensor(
             np.stack([b[0] for b in bs]), dtype=torch.float32, device=device))
-
-    def parameters(self) -> list[torch.nn.Parameter]:
-        return [self.weight, self.bias]
 
     def __call__(self, feats: torch.Tensor) -> torch.Tensor:
         """(B, ..., F) -> (B, ..., 1) squeezed to (B, ...)."""
@@ -72,13 +70,6 @@ class LinearCritic:
         v = torch.baddbmm(self.bias[:, None, None], flat, w2)[..., 0]
         return v.reshape(feats.shape[:-1])
 
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        return {"weight": self.weight.detach().clone(), "bias": self.bias.detach().clone()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        with torch.no_grad():
-            self.weight.copy_(torch.as_tensor(state["weight"]))
-            self.bias.copy_(torch.as_tensor(state["bias"]))
 
 
 class ActorCriticLearner(PolicyLearner):

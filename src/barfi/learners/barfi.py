@@ -17,6 +17,8 @@ Methods (`config.method`):
   learned).
 
 Every objective, inner and outer, is `reinforce_loss` (negated) on the returns of its reward.
+Each method's parameter class (`learners/barfi_params.py`) says which outer gradient it takes
+(`unrolled`, `solver_options()`) and whether it learns gamma_phi (`learns_gamma`, `psi_lr`).
 
 Schedule (every `delta` episodes, counting episodes from 1 as the reference does):
 1. outer step on phi and psi (skipped on the first call);
@@ -44,7 +46,6 @@ independent: agent i's hypergradient involves only agent i's Hessian block.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -53,89 +54,15 @@ import torch
 from barfi.features import torch_linear_init
 from barfi.hypergrad import (clip_grad_norm_per_agent, implicit_hypergradient,
                              unrolled_hypergradient)
+from barfi.learners.barfi_params import (BarfiBaseParams, BarfiFirstOrderParams, BarfiParams,
+                                         BarfiUnrolledParams)
 from barfi.learners.base import EpisodeBatch
 from barfi.learners.buffer import EpisodeBuffer
 from barfi.learners.optim import make_optimizer
-from barfi.learners.reinforce import PolicyLearner, ReinforceParams, reinforce_loss
+from barfi.learners.reinforce import PolicyLearner, reinforce_loss
 from barfi.learners.returns import returns_to_go
-from barfi.params import param
 
 INNER_BASELINE_EMA = 0.9   # the reference's running return baseline of the inner objective
-
-
-@dataclass(frozen=True)
-class BarfiBaseParams(ReinforceParams):
-    """What every BARFI variant reads: the inner REINFORCE (actor_reg, baseline_ema), the
-    reward r_phi and the schedule."""
-
-    batch_size: int = param(1, "episodes per inner policy-gradient estimate", min=1)
-    """episodes drawn from the buffer for each inner step"""
-    buffer_size: int = param(1000, "trajectory buffer size (episodes) for the inner updates",
-                             min=1)
-    """capacity of the FIFO episode buffer (at most `episodes`)"""
-    reward_lr: float = param(5e-3, "learning rate of phi (behaviour alignment reward)", min=0.0)
-    """learning rate of the reward head's optimiser"""
-    lambda_r: float = param(0.0, "weight of the unsquared L2 norm of phi's parameters", min=0.0)
-    """outer penalty lambda_r * sum_p ||p||_2 over the reward head's tensors"""
-    psi_init: float = param(4.6, "initial psi (gamma_phi = sigmoid(psi) ~= 0.990)")
-    """gamma_phi = sigmoid(psi) discounts the inner objective"""
-    inner_mul: int = param(5, "inner policy steps per episode of the schedule (delta * inner_mul "
-                              "steps per outer step)", min=1)
-    """inner steps per outer step = delta * inner_mul"""
-    first_mul: int = param(150, "extra inner steps on the first call (0 = none); also sets the "
-                                "warm-up length", min=0)
-    """inner learning starts after episode first_mul + inner_mul"""
-    first_steps: bool = param(True, "take the delta*inner_mul + first_mul inner steps on the "
-                                    "first outer call (MountainCar's published code skips them)")
-    """False: the first batch of inner steps is skipped"""
-    warmup: bool = param(True, "naive REINFORCE on r_p + r_aux until episode > first_mul + "
-                               "inner_mul")
-    """classic domains warm the policy up on r_p + r_aux; HalfCheetah does not"""
-
-
-@dataclass(frozen=True)
-class BarfiUnrolledParams(BarfiBaseParams):
-    """What `barfi-unrolled` reads: gamma_phi is not learned (no gamma_lr, lambda_gamma,
-    learn_gamma) and the path-wise gradient needs no solver (no solver, Neumann, CG or
-    hess_mul keys)."""
-
-    grad_clip: float = param(1.0, "norm clip of inner and outer gradients (0 = off)", min=0.0)
-    """per-agent norm clip of the unrolled inner gradients and of the outer gradient"""
-
-
-@dataclass(frozen=True)
-class BarfiFirstOrderParams(BarfiBaseParams):
-    """What `barfi-first-order` reads: the implicit gradient with H^-1 ~ -I (no solver keys)."""
-
-    gamma_lr: float = param(5e-3, "learning rate of psi (gamma_phi = sigmoid(psi)); 0 freezes it",
-                            min=0.0)
-    """learning rate of psi's optimiser"""
-    lambda_gamma: float = param(0.0, "weight of the linear penalty on gamma_phi", min=0.0)
-    """outer penalty lambda_gamma * gamma_phi"""
-    learn_gamma: bool = param(True, "learn gamma_phi (False keeps it at sigmoid(psi_init))")
-    """False: psi never moves"""
-    hess_mul: int = param(15, "episodes (x batch_size) sampled for the inner gradient of the "
-                              "hypergradient", min=1)
-    """buffer episodes of the inner objective whose mixed derivatives the hypergradient uses"""
-
-
-@dataclass(frozen=True)
-class BarfiParams(BarfiFirstOrderParams):
-    """What `barfi` reads: the implicit gradient with an inverse-Hessian-vector product solver."""
-
-    solver: str = param("neumann", "inverse-Hessian-vector product solver of the implicit "
-                                   "gradient", choices=("neumann", "cg"))
-    """`barfi.hypergrad` solver"""
-    neumann_terms: int = param(5, "K, terms of the Neumann series (0 = first-order)", min=0)
-    """solver=neumann: terms of the series"""
-    neumann_alpha: float = param(5e-4, "step alpha of the Neumann series", min=0.0,
-                                 min_open=True)
-    """solver=neumann: step of the series"""
-    cg_iters: int = param(10, "iterations of the conjugate-gradient solver", min=1)
-    """solver=cg: iterations"""
-    cg_damping: float = param(1e-3, "damping added to -H in the conjugate-gradient solver",
-                              min=0.0)
-    """solver=cg: damping"""
 
 
 def alignment_reward(phi: torch.Tensor, r_p: torch.Tensor, r_aux: torch.Tensor) -> torch.Tensor:
@@ -191,12 +118,8 @@ class BarfiLearner(PolicyLearner):
                                            streams["init"], self.device)
         B = self.num_agents
         self.psi = torch.full((B,), float(hp.psi_init), device=self.device, requires_grad=True)
-        # barfi-unrolled keeps gamma_phi at sigmoid(psi_init): its parameters have no gamma keys.
-        gamma_lr = hp.gamma_lr if isinstance(hp, BarfiFirstOrderParams) else 0.0
-        self.learn_gamma = isinstance(hp, BarfiFirstOrderParams) and hp.learn_gamma \
-            and gamma_lr > 0
         self.reward_opt = make_optimizer(self.reward_head.params, hp.optimizer, hp.reward_lr)
-        self.gamma_opt = make_optimizer([self.psi], hp.optimizer, gamma_lr)
+        self.gamma_opt = make_optimizer([self.psi], hp.optimizer, hp.psi_lr)
         action_shape = () if self.discrete else (spec.action_dim,)
         self.buffer = EpisodeBuffer(B, min(hp.buffer_size, hp.episodes), spec.horizon,
                                     spec.obs_dim, action_shape, self.discrete, self.device)
@@ -283,12 +206,7 @@ class BarfiLearner(PolicyLearner):
         inner = self._sample(hp.hess_mul * hp.batch_size, exclude_newest=hp.delta)
         j_phi = self._objective(inner, reward="phi", gamma=self.gamma_phi(),
                                 entropy_weight=hp.actor_reg, baseline="inner")
-        if self.config.method == "barfi-first-order":
-            solver, options = "identity", {}
-        elif hp.solver == "cg":
-            solver, options = "cg", {"iters": hp.cg_iters, "damping": hp.cg_damping}
-        else:
-            solver, options = "neumann", {"alpha": hp.neumann_alpha, "terms": hp.neumann_terms}
+        solver, options = hp.solver_options()
         penalty = hp.lambda_r * self.reward_head.norm().sum() \
             + hp.lambda_gamma * self.gamma_phi().sum()
         hyper = implicit_hypergradient(j_phi.sum(), theta, self.reward_head.params + [self.psi],
@@ -300,7 +218,7 @@ class BarfiLearner(PolicyLearner):
         for p, gp in zip(self.reward_head.params, reward_grads):
             p.grad = None if gp is None else -gp
         self.reward_opt.step()
-        if self.learn_gamma and psi_grad is not None:
+        if self.hp.learns_gamma and psi_grad is not None:
             self.psi.grad = -psi_grad
             self.gamma_opt.step()
 
@@ -343,8 +261,7 @@ class BarfiLearner(PolicyLearner):
         ready = self.counter > hp.first_mul + hp.inner_mul
         if not hp.warmup and not ready:
             return metrics
-        unrolled = self.config.method == "barfi-unrolled"
-        if not self.first_time and not unrolled:
+        if not self.first_time and not hp.unrolled:
             self._outer_implicit()
         if self.first_time and hp.warmup:
             last_two = self.buffer.last(2)
@@ -355,7 +272,7 @@ class BarfiLearner(PolicyLearner):
             steps = hp.delta * hp.inner_mul + (hp.first_mul if self.first_time else 0)
             if self.first_time and not hp.first_steps:
                 steps = 0
-            if unrolled and not self.first_time:
+            if hp.unrolled and not self.first_time:
                 self._unrolled_update(hp.delta * hp.inner_mul)
             else:
                 self._inner_steps(steps)
@@ -421,3 +338,7 @@ class BarfiLearner(PolicyLearner):
 
 def make(config, spec, streams, device="cpu") -> BarfiLearner:
     return BarfiLearner(config, spec, streams, device)
+
+
+__all__ = ["AlignmentReward", "BarfiBaseParams", "BarfiFirstOrderParams", "BarfiLearner",
+           "BarfiParams", "BarfiUnrolledParams", "alignment_reward", "make"]
