@@ -25,6 +25,42 @@ from barfi.envs.base import BatchedEnv, EnvSpec, Published
 from barfi.features import FourierBasis
 
 
+# Gymnasium's CartPoleEnv constants, derived the same way (so the same float64 values).
+GRAVITY = 9.8
+MASSCART = 1.0
+MASSPOLE = 0.1
+TOTAL_MASS = MASSPOLE + MASSCART
+LENGTH = 0.5                                # half the pole's length
+POLEMASS_LENGTH = MASSPOLE * LENGTH
+FORCE_MAG = 10.0
+TAU = 0.02                                  # seconds per step
+THETA_THRESHOLD = 12 * 2 * math.pi / 360    # radians
+X_THRESHOLD = 2.4
+
+
+def euler_step(x, x_dot, theta, theta_dot, force, cos, sin):
+    """One step of Gymnasium's CartPole equations and Euler integrator, on floats or on arrays
+    (`cos`, `sin`: numpy's, or wrappers of them returning floats). These are Gymnasium's
+    operations in Gymnasium's order: a reordered product would round differently.
+    (theta_dot * theta_dot is exactly Gymnasium's np.square(theta_dot).)"""
+    costheta = cos(theta)
+    sintheta = sin(theta)
+    temp = (force + POLEMASS_LENGTH * (theta_dot * theta_dot) * sintheta) / TOTAL_MASS
+    thetaacc = (GRAVITY * sintheta - costheta * temp) / (
+        LENGTH * (4.0 / 3.0 - MASSPOLE * (costheta * costheta) / TOTAL_MASS))
+    xacc = temp - POLEMASS_LENGTH * thetaacc * costheta / TOTAL_MASS
+    return (x + TAU * x_dot, x_dot + TAU * xacc, theta + TAU * theta_dot,
+            theta_dot + TAU * thetaacc)
+
+
+def _float_cos(value: float) -> float:
+    return float(np.cos(value))     # numpy's cosine, as Gymnasium's (math.cos may differ)
+
+
+def _float_sin(value: float) -> float:
+    return float(np.sin(value))
+
+
 class CartPoleBatched(BatchedEnv):
     """B CartPole agents in lockstep.
 
@@ -35,20 +71,10 @@ class CartPoleBatched(BatchedEnv):
     pole, which can overflow); its later outputs are ignored by the caller.
     """
 
-    # Gymnasium's CartPoleEnv constants, derived the same way (same float64 values).
-    GRAVITY = 9.8
-    MASSCART = 1.0
-    MASSPOLE = 0.1
-    TOTAL_MASS = MASSPOLE + MASSCART
-    LENGTH = 0.5                            # half the pole's length
-    POLEMASS_LENGTH = MASSPOLE * LENGTH
-    FORCE_MAG = 10.0
-    TAU = 0.02                              # seconds per step
-    THETA_THRESHOLD = 12 * 2 * math.pi / 360
-    X_THRESHOLD = 2.4
     HORIZON = 500
     START_LOW, START_HIGH = -0.05, 0.05     # each state dimension ~ U(-0.05, 0.05), as Gymnasium
     N_ACTIONS = 2
+    FORCES = np.array([-FORCE_MAG, FORCE_MAG])      # by action
 
     def __init__(self, num_envs: int, spec: Any = None):
         self.num_envs = num_envs
@@ -56,9 +82,11 @@ class CartPoleBatched(BatchedEnv):
         self.state = np.zeros((4, num_envs))    # rows x, x_dot, theta, theta_dot (contiguous)
         self.t = 0
         self.done = np.ones(num_envs, dtype=bool)
-        self.any_done = True
         self.obs = np.zeros((num_envs, 4))
         self.prev_obs = np.zeros((num_envs, 4))
+        self._truncated = np.zeros((2, num_envs), dtype=bool)   # by (t >= HORIZON)
+        self._truncated[1] = True
+        self._rewards = np.ones(num_envs)
 
     @staticmethod
     def observe(state: np.ndarray) -> np.ndarray:
@@ -75,39 +103,43 @@ class CartPoleBatched(BatchedEnv):
         self.state = start.T.copy()
         self.t = 0
         self.done = np.zeros(self.num_envs, dtype=bool)
-        self.any_done = False
         self.obs = self.observe(self.state)
         self.prev_obs = np.zeros((self.num_envs, 4))
         return self.obs.copy()
 
     def step(self, actions: np.ndarray):
         actions = np.asarray(actions).reshape(self.num_envs)
-        x, x_dot, theta, theta_dot = self.state
-        # Gymnasium's operations in Gymnasium's order: a reordered product rounds differently.
-        force = np.where(actions == 1, self.FORCE_MAG, -self.FORCE_MAG)
-        costheta = np.cos(theta)
-        sintheta = np.sin(theta)
-        temp = (force + self.POLEMASS_LENGTH * np.square(theta_dot) * sintheta) / self.TOTAL_MASS
-        thetaacc = (self.GRAVITY * sintheta - costheta * temp) / (
-            self.LENGTH * (4.0 / 3.0 - self.MASSPOLE * np.square(costheta) / self.TOTAL_MASS))
-        xacc = temp - self.POLEMASS_LENGTH * thetaacc * costheta / self.TOTAL_MASS
-        state = np.stack((x + self.TAU * x_dot, x_dot + self.TAU * xacc,       # Euler
-                          theta + self.TAU * theta_dot, theta_dot + self.TAU * thetaacc))
-        if self.any_done:
-            state = np.where(self.done, self.state, state)
+        state, terminated = self._step_one(actions) if self.num_envs == 1 else \
+            self._step_many(actions)
         self.state = state
-
-        # |v| > c is exactly Gymnasium's v < -c or v > c
-        terminated = (np.abs(state[0]) > self.X_THRESHOLD) | \
-            (np.abs(state[2]) > self.THETA_THRESHOLD)
         self.t += 1
-        truncated = np.full(self.num_envs, self.t >= self.HORIZON)
+        truncated = self._truncated[int(self.t >= self.HORIZON)].copy()
         self.done |= terminated | truncated
-        self.any_done = bool(self.done.any())
         info = {"prev_obs": self.prev_obs}
         self.prev_obs = self.obs
         self.obs = self.observe(state)
-        return self.obs.copy(), np.ones(self.num_envs), terminated, truncated, info
+        return self.obs.copy(), self._rewards.copy(), terminated, truncated, info
+
+    def _step_many(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The next (4, B) state, finished agents kept where they are, and terminated (B,)."""
+        x, x_dot, theta, theta_dot = self.state
+        state = np.stack(euler_step(x, x_dot, theta, theta_dot, self.FORCES[actions],
+                                    np.cos, np.sin))
+        state = np.where(self.done, self.state, state)
+        # |v| > c is exactly Gymnasium's v < -c or v > c
+        terminated = (np.abs(state[0]) > X_THRESHOLD) | (np.abs(state[2]) > THETA_THRESHOLD)
+        return state, terminated
+
+    def _step_one(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`_step_many` for a batch of one, on Python floats: the same IEEE operations with a
+        tenth of the numpy calls, which dominate the cost of a step at B = 1."""
+        x, x_dot, theta, theta_dot = self.state[:, 0].tolist()
+        if not self.done[0]:
+            force = FORCE_MAG if actions[0] == 1 else -FORCE_MAG
+            x, x_dot, theta, theta_dot = euler_step(x, x_dot, theta, theta_dot, force,
+                                                    _float_cos, _float_sin)
+        terminated = abs(x) > X_THRESHOLD or abs(theta) > THETA_THRESHOLD
+        return np.array([[x], [x_dot], [theta], [theta_dot]]), np.array([terminated])
 
 
 class CartPoleEnv(gym.Env):
@@ -118,8 +150,8 @@ class CartPoleEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self):
-        high = np.array([CartPoleBatched.X_THRESHOLD * 2, np.finfo(np.float32).max,
-                         CartPoleBatched.THETA_THRESHOLD * 2, np.finfo(np.float32).max],
+        high = np.array([X_THRESHOLD * 2, np.finfo(np.float32).max,
+                         THETA_THRESHOLD * 2, np.finfo(np.float32).max],
                         dtype=np.float32)
         self.observation_space = gym.spaces.Box(-high, high, dtype=np.float32)
         self.action_space = gym.spaces.Discrete(CartPoleBatched.N_ACTIONS)
