@@ -150,8 +150,7 @@ class CartPoleEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self):
-        high = np.array([X_THRESHOLD * 2, np.finfo(np.float32).max,
-                         THETA_THRESHOLD * 2, np.finfo(np.float32).max],
+        high = np.array([X_THRESHOLD * 2, np.inf, THETA_THRESHOLD * 2, np.inf],
                         dtype=np.float32)
         self.observation_space = gym.spaces.Box(-high, high, dtype=np.float32)
         self.action_space = gym.spaces.Discrete(CartPoleBatched.N_ACTIONS)
