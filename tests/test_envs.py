@@ -1,5 +1,6 @@
 """Environments: hand-computed dynamics, Gymnasium API conformance, equality with Gymnasium's
-own CartPole and HalfCheetah, and per-agent independence of the batched envs."""
+own HalfCheetah, and per-agent independence of the batched envs (CartPole against Gymnasium's
+CartPole: tests/test_cartpole.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from gymnasium.utils.env_checker import check_env
 from barfi.config import resolve_config
 from barfi.envs.halfcheetah import HalfCheetahOptions
 from barfi.envs import ENVS, EnvSpec
-from barfi.envs.cartpole import CartPoleBatched
 from barfi.envs.gridworld import GridWorldBatched, GridWorldEnv
 from barfi.envs.halfcheetah import HalfCheetahBatched, mujoco_warnings_to_log
 from barfi.envs.mountaincar import MountainCarBatched
@@ -234,56 +234,7 @@ def test_mountaincar_truncates_at_2000_steps():
         assert trunc[0] == (t == 1999) and not term[0]
 
 
-# --------------------------------------------------------------------------- CartPole
-def cartpole_pd_action(obs):
-    """A balancing controller, to get long episodes in the tests."""
-    return int(obs[2] + 0.5 * obs[3] > 0)
-
-
-def test_cartpole_matches_gymnasium_cartpole_step_for_step():
-    for seed in (0, 1):
-        gym_env = make_gym("CartPole-v1")
-        gym_env.reset(seed=123)
-        gym_env.unwrapped.np_random = np.random.default_rng(seed)      # same start-state draws
-        gym_obs, _ = gym_env.reset()
-        env = CartPoleBatched(1)
-        obs = env.reset(rngs(seed))
-        np.testing.assert_array_equal(obs[0], gym_obs)
-        action_rng = np.random.default_rng(seed + 100)
-        length = 0
-        while True:
-            # Mostly the balancing controller, sometimes random, to visit varied states.
-            action = cartpole_pd_action(gym_obs) if action_rng.random() < 0.9 else \
-                int(action_rng.integers(2))
-            gym_obs, gym_r, gym_term, gym_trunc, _ = gym_env.step(action)
-            obs, r, term, trunc, _ = env.step(np.array([action]))
-            length += 1
-            np.testing.assert_array_equal(obs[0], gym_obs)
-            assert (r[0], term[0], trunc[0]) == (gym_r, gym_term, gym_trunc)
-            if gym_term or gym_trunc:
-                break
-        assert length > 20
-
-
-def test_cartpole_truncates_at_500_and_reports_prev_obs():
-    env = CartPoleBatched(1)
-    obs0 = env.reset(rngs(2))
-    obs1, _, _, _, info = env.step(np.array([cartpole_pd_action(obs0[0])]))
-    np.testing.assert_array_equal(info["prev_obs"], np.zeros((1, 4)))
-    obs2, _, _, _, info = env.step(np.array([cartpole_pd_action(obs1[0])]))
-    np.testing.assert_array_equal(info["prev_obs"], obs0)
-    obs = obs2
-    for t in range(2, 500):
-        obs, r, term, trunc, _ = env.step(np.array([cartpole_pd_action(obs[0])]))
-        assert not term[0], "the balancing controller should hold the pole"
-        assert trunc[0] == (t == 499) and r[0] == 1.0
-
-
-def test_cartpole_start_states_come_from_the_agent_generators():
-    obs = CartPoleBatched(2).reset(rngs(5, 6))
-    for row, seed in zip(obs, (5, 6)):
-        expected = np.random.default_rng(seed).uniform(-0.05, 0.05, size=4)
-        np.testing.assert_array_equal(row, expected.astype(np.float32))
+# CartPole: tests/test_cartpole.py
 
 
 # --------------------------------------------------------------------------- HalfCheetah

@@ -18,8 +18,8 @@ namespace (`gymnasium.make("barfi/GridWorld-v0")`, ...):
 |----------------------|--------------------------------------------------------------------|
 | barfi/GridWorld-v0    | `gridworld.GridWorldEnv`: the batched GridWorld with a batch of one |
 | barfi/MountainCar-v0  | `mountaincar.MountainCarEnv`: the batched MountainCar, batch of one |
-| barfi/CartPole-v1     | Gymnasium's own CartPole-v1 (the batched env runs Gymnasium's       |
-|                      | vectorised CartPole)                                               |
+| barfi/CartPole-v1     | `cartpole.CartPoleEnv`: the batched CartPole, batch of one (equal   |
+|                      | to Gymnasium's CartPole-v1 to the last bit)                        |
 | barfi/HalfCheetah-v5  | Gymnasium's HalfCheetah-v5 / -v4 with forward_reward_weight = 1 and |
 | barfi/HalfCheetah-v4  | ctrl_cost_weight = 1, whose reward is the primary reward only       |
 |                      | (forward velocity); the control cost stays in info["reward_ctrl"]   |
