@@ -183,6 +183,7 @@ SPEC = EnvSpec(
                        lambda_r=0.0, neumann_alpha=1e-3, first_mul=150)),
         Published(dict(actor_lr=5e-4, critic_lr=5e-4), family="actor-critic"),
     ),
+    episode_cpu_s=0.015,
     gym_id="barfi/CartPole-v1",
     gym_registrations=(dict(
         id="barfi/CartPole-v1", entry_point="barfi.envs.cartpole:CartPoleEnv",
