@@ -1,0 +1,231 @@
+"""`barfi estimate`: the cost of a workflow config's training jobs, before the sweep runs.
+
+The config is loaded as the workflow loads it (`Study.from_config`: the JSON schema, its
+defaults, the grid expansion) and its training jobs are enumerated as the workflow makes them:
+every grid point on every block of its tuning seeds, and (selection rule split) one chosen
+configuration per env x aux x method on every block of its evaluation seeds.
+
+Each distinct job shape (env, method, seeds in the block) is trained for a few episodes with the
+real trainer (`barfi.train.train`, one torch thread, as a workflow job), and the cost of a job
+is scaled from it:
+
+    job CPU-seconds = start-up + episodes x (seconds per episode of the timed run)
+
+where `episodes` is the grid point's own budget and start-up is a measured `import barfi.train`
+in a fresh interpreter. This extrapolates from the first episodes, whose length is not that of
+later ones (a GridWorld or MountainCar agent that learns ends its episodes sooner; a CartPole
+agent that learns lasts longer, up to the horizon). So a second figure is given as a bound:
+every episode running to the env's horizon, the timed seconds per loop step (the lockstep loop
+runs as long as the longest episode of the block) times the horizon.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from barfi.params import ConfigError
+from barfi.study import GridPoint, Study, write_text
+
+NOTE = ("extrapolated from the first episodes of each job shape: 'CPU-h' scales the timed "
+        "seconds per episode by each grid point's episodes (early episodes are longer than late "
+        "ones in GridWorld and MountainCar, shorter in CartPole); 'CPU-h at horizon' assumes "
+        "every episode runs to the env's horizon (an upper bound on episode length)")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training job of the workflow: one grid point on one block of seeds."""
+
+    point: GridPoint
+    """the grid point (for an evaluation job, a stand-in: the chosen one is not known yet)"""
+    seeds: int
+    """seeds in the block (seed-runs of the job)"""
+    stage: str
+    """tuning or evaluation"""
+
+    @property
+    def shape(self) -> tuple[str, str, int]:
+        """What the cost of an episode depends on: (env, method, seeds in the block)."""
+        return (self.point.env, self.point.method, self.seeds)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """A short run of one job shape on this machine."""
+
+    env: str
+    method: str
+    seeds: int
+    aux: str
+    """the aux reward of the grid point that was timed"""
+    config_id: str
+    """the grid point that was timed (the first of its shape)"""
+    episodes: int
+    """episodes trained; the first (warm-up) is not counted"""
+    seconds_per_episode: float
+    """wall seconds per episode of the whole block (one thread: CPU-seconds)"""
+    loop_steps_per_episode: float
+    """mean over the counted episodes of the longest episode in the block"""
+    horizon: int
+    """the env's horizon (most loop steps an episode can take)"""
+
+    @property
+    def seconds_per_episode_at_horizon(self) -> float:
+        return self.seconds_per_episode * self.horizon / max(self.loop_steps_per_episode, 1.0)
+
+
+def load_study(configfile: str) -> Study:
+    """The study of a workflow config file, loaded as the workflow loads it (a config file stands
+    alone; the schema fills its defaults). Raises ConfigError naming what is wrong."""
+    path = Path(configfile)
+    try:
+        config = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"--configfile {configfile!r} is not a readable file "
+                          f"({exc.strerror or exc})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--configfile {configfile!r} is not YAML "
+                          f"({getattr(exc, 'problem', None) or exc})") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"--configfile {configfile!r} is not a workflow config; valid: a YAML "
+                          "mapping (see config/config.yaml)")
+    return Study.from_config(config)
+
+
+def enumerate_jobs(study: Study) -> list[Job]:
+    """Every training job of the study, in the order the workflow knows them: the tuning blocks
+    (what `snakemake -n` lists), then the evaluation blocks the selection will add."""
+    jobs = [Job(p, len(block), "tuning") for c in study.cells for p in c.all_points()
+            for block in c.blocks(c.tuning)]
+    jobs += [Job(p, n, "evaluation") for p, n in study.pending_evaluation_blocks(study.envs)]
+    return jobs
+
+
+def time_shape(point: GridPoint, seeds: int, episodes: int) -> Timing:
+    """Train `point` on `seeds` seeds for `episodes` episodes and time it (first episode out)."""
+    import numpy as np
+    import torch
+
+    from barfi.config import resolve_config
+    from barfi.envs import ENVS
+    from barfi.train import train
+
+    config = resolve_config(point.env, point.aux, point.method,
+                            {**point.overrides, "episodes": episodes})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)   # one core per job, as the workflow's training rule
+    try:
+        datasets = train(config, list(range(1, seeds + 1)), progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    wall = datasets[0]["wall_time"].values
+    longest = np.max([ds["episode_length"].values for ds in datasets], axis=0)
+    return Timing(point.env, point.method, seeds, point.aux, point.config_id, episodes,
+                  float(wall[-1] - wall[0]) / (episodes - 1), float(np.mean(longest[1:])),
+                  ENVS[point.env].horizon)
+
+
+def startup_seconds() -> float:
+    """Seconds a fresh interpreter takes to import the trainer (each job pays it once)."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import barfi.train"], check=True)
+    return time.perf_counter() - start
+
+
+def summarise(jobs: list[Job], timings: dict[tuple, Timing], startup: float,
+              cores: int) -> dict[str, Any]:
+    """Per env and in total: jobs, seed-runs, CPU-hours (both estimates), and the wall time."""
+    envs: dict[str, dict[str, Any]] = {}
+    longest_job = 0.0
+    for job in jobs:
+        timing = timings[job.shape]
+        episodes = job.point.run.hp.episodes
+        cost = startup + episodes * timing.seconds_per_episode
+        bound = startup + episodes * timing.seconds_per_episode_at_horizon
+        longest_job = max(longest_job, cost)
+        row = envs.setdefault(job.point.env, dict(jobs=0, tuning_jobs=0, evaluation_jobs=0,
+                                                  seed_runs=0, cpu_hours=0.0,
+                                                  cpu_hours_at_horizon=0.0))
+        row["jobs"] += 1
+        row[f"{job.stage}_jobs"] += 1
+        row["seed_runs"] += job.seeds
+        row["cpu_hours"] += cost / 3600
+        row["cpu_hours_at_horizon"] += bound / 3600
+    total = {key: sum(row[key] for row in envs.values()) for key in next(iter(envs.values()))}
+    # Jobs are single-threaded and indivisible: no schedule beats the longest job.
+    wall = max(total["cpu_hours"] / cores, longest_job / 3600)
+    wall_bound = total["cpu_hours_at_horizon"] / cores
+    return dict(envs=envs, total=total, cores=cores, startup_seconds=startup,
+                wall_hours=wall, wall_hours_at_horizon=max(wall_bound, wall),
+                shapes=[asdict(t) for t in timings.values()], note=NOTE)
+
+
+def format_table(summary: dict[str, Any], configfile: str) -> str:
+    """The summary as a text table."""
+    head = f"{'env':14s} {'jobs':>8s} {'seed-runs':>10s} {'CPU-h':>10s} {'CPU-h at horizon':>17s}"
+    lines = [f"barfi estimate: {configfile}", head, "-" * len(head)]
+    rows = [*summary["envs"].items(), ("total", summary["total"])]
+    for name, row in rows:
+        if name == "total":
+            lines.append("-" * len(head))
+        lines.append(f"{name:14s} {row['jobs']:8d} {row['seed_runs']:10d} "
+                     f"{_hours(row['cpu_hours']):>10s} {_hours(row['cpu_hours_at_horizon']):>17s}")
+    lines.append(f"wall time on {summary['cores']} cores: {_hours(summary['wall_hours'])} h "
+                 f"(at horizon {_hours(summary['wall_hours_at_horizon'])} h); start-up "
+                 f"{summary['startup_seconds']:.1f} s per job included")
+    lines.append(f"note: {summary['note']}")
+    return "\n".join(lines)
+
+
+def _hours(value: float) -> str:
+    return f"{value:,.1f}" if value >= 10 else f"{value:.3f}"
+
+
+def check_json_target(path: str) -> None:
+    """A --json path must be a file in a writable directory (checked before any timing)."""
+    target = Path(path)
+    if target.is_dir():
+        raise ConfigError(f"--json {path!r} is a directory; valid: a file path")
+    existing = target.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--json {path!r} is not in a writable directory")
+
+
+def estimate(configfile: str, cores: int | None = None, episodes: int = 20,
+             json_path: str | None = None, log=None) -> dict[str, Any]:
+    """Load, enumerate, time each job shape, summarise; print the table, write --json."""
+    cores = (os.cpu_count() or 1) if cores is None else cores
+    if cores < 1:
+        raise ConfigError(f"--cores {cores} is out of range; valid: >= 1")
+    if episodes < 2:
+        raise ConfigError(f"--episodes {episodes} is out of range; valid: >= 2 (the first "
+                          "episode is a warm-up and is not counted)")
+    if json_path is not None:
+        check_json_target(json_path)
+    study = load_study(configfile)
+    jobs = enumerate_jobs(study)
+    time_shape(jobs[0].point, 1, 2)   # warm-up: torch's first calls are slow, in any shape
+    timings: dict[tuple, Timing] = {}
+    for job in jobs:
+        if job.shape not in timings:
+            timings[job.shape] = time_shape(job.point, job.seeds, episodes)
+            if log is not None:
+                t = timings[job.shape]
+                log(f"timed {t.env}/{t.method} x{t.seeds} seeds: {t.seconds_per_episode:.4f} s "
+                    f"per episode, {t.loop_steps_per_episode:.0f} of {t.horizon} loop steps")
+    summary = summarise(jobs, timings, startup_seconds(), cores)
+    summary.update(configfile=configfile, timing_episodes=episodes)
+    if json_path is not None:
+        write_text(json_path, json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    return summary
