@@ -118,3 +118,19 @@ def test_json_into_a_directory_is_refused(tmp_path, capsys):
 def _write(path: Path, text: str) -> str:
     path.write_text(text)
     return str(path)
+
+
+def test_tuning_jobs_are_the_dry_runs_train_jobs(tmp_path):
+    """The tuning jobs are the train jobs `snakemake -n` lists before the selection checkpoint
+    (the evaluation jobs come after it)."""
+    import shutil
+
+    if shutil.which("snakemake") is None:
+        pytest.skip("snakemake missing: pip install -e '.[pipeline]'")
+    from test_pipeline import copy_tree, job_counts, snakemake, train_jobs
+
+    tree = copy_tree(tmp_path / "tree")
+    proc = snakemake(tree, "-n", "--configfile", "config/ci.yaml", timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    jobs = enumerate_jobs(load_study(CI))
+    assert train_jobs(job_counts(proc.stdout)) == sum(j.stage == "tuning" for j in jobs)

@@ -12,7 +12,9 @@ is scaled from it:
     job CPU-seconds = start-up + episodes x (seconds per episode of the timed run)
 
 where `episodes` is the grid point's own budget and start-up is a measured `import barfi.train`
-in a fresh interpreter. This extrapolates from the first episodes, whose length is not that of
+in a fresh interpreter. Times are CPU-seconds of this process (of the child for the start-up),
+so other work on a shared machine inflates them little; the wall time on N cores assumes N idle
+cores. This extrapolates from the first episodes, whose length is not that of
 later ones (a GridWorld or MountainCar agent that learns ends its episodes sooner; a CartPole
 agent that learns lasts longer, up to the horizon). So a second figure is given as a bound:
 every episode running to the env's horizon, the timed seconds per loop step (the lockstep loop
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -72,7 +75,9 @@ class Timing:
     episodes: int
     """episodes trained; the first (warm-up) is not counted"""
     seconds_per_episode: float
-    """wall seconds per episode of the whole block (one thread: CPU-seconds)"""
+    """CPU-seconds per episode of the whole block (one torch thread)"""
+    cpu_per_wall: float
+    """CPU-seconds per wall second during the timing (below 1: the machine was busy)"""
     loop_steps_per_episode: float
     """mean over the counted episodes of the longest episode in the block"""
     horizon: int
@@ -111,7 +116,10 @@ def enumerate_jobs(study: Study) -> list[Job]:
 
 
 def time_shape(point: GridPoint, seeds: int, episodes: int) -> Timing:
-    """Train `point` on `seeds` seeds for `episodes` episodes and time it (first episode out)."""
+    """Train `point` on `seeds` seeds for `episodes` episodes and time it (first episode out).
+    CPU time, not wall time, so that other work on a shared machine does not inflate it: the
+    process's CPU-seconds over the call, in the share of its wall time that the counted
+    episodes took."""
     import numpy as np
     import torch
 
@@ -124,21 +132,25 @@ def time_shape(point: GridPoint, seeds: int, episodes: int) -> Timing:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)   # one core per job, as the workflow's training rule
     try:
+        wall0, cpu0 = time.perf_counter(), time.process_time()
         datasets = train(config, list(range(1, seeds + 1)), progress=False)
+        wall_call, cpu_call = time.perf_counter() - wall0, time.process_time() - cpu0
     finally:
         torch.set_num_threads(threads)
     wall = datasets[0]["wall_time"].values
+    counted = float(wall[-1] - wall[0]) / wall_call
     longest = np.max([ds["episode_length"].values for ds in datasets], axis=0)
     return Timing(point.env, point.method, seeds, point.aux, point.config_id, episodes,
-                  float(wall[-1] - wall[0]) / (episodes - 1), float(np.mean(longest[1:])),
-                  ENVS[point.env].horizon)
+                  cpu_call * counted / (episodes - 1), cpu_call / wall_call,
+                  float(np.mean(longest[1:])), ENVS[point.env].horizon)
 
 
 def startup_seconds() -> float:
-    """Seconds a fresh interpreter takes to import the trainer (each job pays it once)."""
-    start = time.perf_counter()
+    """CPU-seconds a fresh interpreter takes to import the trainer (each job pays it once)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run([sys.executable, "-c", "import barfi.train"], check=True)
-    return time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def summarise(jobs: list[Job], timings: dict[tuple, Timing], startup: float,
