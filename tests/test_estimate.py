@@ -68,11 +68,17 @@ def test_table_and_json(ci_estimate):
     # Every job pays the start-up at least; the wall time is at least CPU-hours / cores.
     assert row["cpu_hours"] >= 16 * data["startup_seconds"] / 3600
     assert data["wall_hours"] >= row["cpu_hours"] / 3 - 1e-12
-    shapes = {(s["env"], s["method"], s["seeds"]) for s in data["shapes"]}
-    assert shapes == {("gridworld", m, 2) for m in ("reinforce", "actor-critic", "barfi")}
-    for s in data["shapes"]:
-        assert s["episodes"] == 2 and s["seconds_per_episode"] > 0
-        assert 1 <= s["loop_steps_per_episode"] <= s["horizon"] == 50
+    # One timing per shape; BARFI (a warm-up schedule) in two phases: as configured and
+    # with first_mul = 0, counted from its first outer step.
+    phases = {(t["method"], t["phase"]) for t in data["timings"]}
+    assert phases == {("reinforce", "whole"), ("actor-critic", "whole"), ("barfi", "warm-up"),
+                      ("barfi", "learning")}
+    for t in data["timings"]:
+        assert (t["env"], t["seeds"], t["horizon"]) == ("gridworld", 2, 50)
+        assert t["seconds_per_episode"] > 0 and 1 <= t["loop_steps_per_episode"] <= 50
+        assert 1 <= t["counted"] < t["episodes"]
+    learning = next(t for t in data["timings"] if t["phase"] == "learning")
+    assert learning["counted"] % 3 == 0   # whole update periods (delta = 3)
     # The table prints the JSON's numbers.
     total_line = next(ln for ln in text.splitlines() if ln.startswith("total"))
     assert total_line.split()[3] == f"{data['total']['cpu_hours']:.3f}"

@@ -5,20 +5,28 @@ defaults, the grid expansion) and its training jobs are enumerated as the workfl
 every grid point on every block of its tuning seeds, and (selection rule split) one chosen
 configuration per env x aux x method on every block of its evaluation seeds.
 
-Each distinct job shape (env, method, seeds in the block) is trained for a few episodes with the
-real trainer (`barfi.train.train`, one torch thread, as a workflow job), and the cost of a job
-is scaled from it:
+Each distinct job shape is trained for a few episodes with the real trainer (`barfi.train.train`,
+one torch thread, as a workflow job). A shape is (env, method, seeds in the block, every
+hyperparameter and env option that is not a float): counts, switches and choices (batch and
+buffer sizes, Neumann terms, delta, the solver, ...) change the work of an episode; rates and
+weights do not. The first grid point of each shape is timed. A job's cost:
 
-    job CPU-seconds = start-up + episodes x (seconds per episode of the timed run)
+    start-up + episodes x (CPU-seconds per episode of the timed run)
 
-where `episodes` is the grid point's own budget and start-up is a measured `import barfi.train`
-in a fresh interpreter. Times are CPU-seconds of this process (of the child for the start-up),
-so other work on a shared machine inflates them little; the wall time on N cores assumes N idle
-cores. This extrapolates from the first episodes, whose length is not that of
-later ones (a GridWorld or MountainCar agent that learns ends its episodes sooner; a CartPole
-agent that learns lasts longer, up to the horizon). So a second figure is given as a bound:
-every episode running to the env's horizon, the timed seconds per loop step (the lockstep loop
-runs as long as the longest episode of the block) times the horizon.
+with the grid point's own budget (`episodes`) and the measured CPU-seconds of `import barfi.train`
+in a fresh interpreter as start-up. A method with a warm-up schedule (the BARFI family: no
+inner learning until episode first_mul + inner_mul) is timed twice, as configured (its warm-up
+episodes) and with first_mul = 0 (its learning episodes, counted from the first outer step on),
+and each phase is scaled by its own episodes; the first_mul extra inner steps of the first call
+are added as first_mul / inner_mul learning episodes.
+
+Times are CPU-seconds of this process (of the child for the start-up), so other work on a shared
+machine inflates them little; the wall time on N cores assumes N idle cores and is at least the
+longest job. The first episodes are not the later ones: a GridWorld or MountainCar agent that
+learns ends its episodes sooner, a CartPole agent that learns lasts longer, up to the horizon.
+So a second figure is given as a bound, every episode running to the env's horizon: the timed
+CPU-seconds per loop step (the lockstep loop runs as long as the longest episode of the block)
+times the horizon.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ import resource
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +46,10 @@ import yaml
 from barfi.params import ConfigError
 from barfi.study import GridPoint, Study, write_text
 
-NOTE = ("extrapolated from the first episodes of each job shape: 'CPU-h' scales the timed "
-        "seconds per episode by each grid point's episodes (early episodes are longer than late "
-        "ones in GridWorld and MountainCar, shorter in CartPole); 'CPU-h at horizon' assumes "
-        "every episode runs to the env's horizon (an upper bound on episode length)")
+NOTE = ("extrapolated from short runs of each job shape: 'CPU-h' scales the timed CPU-seconds "
+        "per episode by each grid point's episodes (early episodes are longer than late ones in "
+        "GridWorld and MountainCar, shorter in CartPole); 'CPU-h at horizon' assumes every "
+        "episode runs to the env's horizon (an upper bound on episode length)")
 
 
 @dataclass(frozen=True)
@@ -56,14 +64,19 @@ class Job:
     """tuning or evaluation"""
 
     @property
-    def shape(self) -> tuple[str, str, int]:
-        """What the cost of an episode depends on: (env, method, seeds in the block)."""
-        return (self.point.env, self.point.method, self.seeds)
+    def shape(self) -> tuple:
+        """What the work of an episode depends on: env, method, seeds in the block and every
+        hyperparameter and env option that is not a float (the budget aside)."""
+        run = self.point.run
+        structural = tuple((f.name, getattr(obj, f.name)) for obj in (run.hp, run.env_options)
+                           for f in fields(obj) if f.name != "episodes"
+                           and not isinstance(getattr(obj, f.name), float))
+        return (self.point.env, self.point.method, self.seeds, structural)
 
 
 @dataclass(frozen=True)
 class Timing:
-    """A short run of one job shape on this machine."""
+    """A short run of one grid point on a block of seeds on this machine."""
 
     env: str
     method: str
@@ -72,19 +85,26 @@ class Timing:
     """the aux reward of the grid point that was timed"""
     config_id: str
     """the grid point that was timed (the first of its shape)"""
+    phase: str
+    """whole (a method without warm-up), warm-up or learning (first_mul = 0)"""
     episodes: int
-    """episodes trained; the first (warm-up) is not counted"""
+    """episodes trained"""
+    counted: int
+    """the last `counted` of them are timed (the first is a warm-up of torch, in a learning
+    run the episodes up to the first outer step are left out)"""
     seconds_per_episode: float
-    """CPU-seconds per episode of the whole block (one torch thread)"""
+    """CPU-seconds per counted episode of the whole block (one torch thread)"""
     cpu_per_wall: float
-    """CPU-seconds per wall second during the timing (below 1: the machine was busy)"""
+    """CPU-seconds per wall second during the run (below 1: the machine was busy)"""
     loop_steps_per_episode: float
     """mean over the counted episodes of the longest episode in the block"""
     horizon: int
     """the env's horizon (most loop steps an episode can take)"""
 
-    @property
-    def seconds_per_episode_at_horizon(self) -> float:
+    def per_episode(self, at_horizon: bool) -> float:
+        """CPU-seconds per episode, as timed or with every episode running to the horizon."""
+        if not at_horizon:
+            return self.seconds_per_episode
         return self.seconds_per_episode * self.horizon / max(self.loop_steps_per_episode, 1.0)
 
 
@@ -115,11 +135,19 @@ def enumerate_jobs(study: Study) -> list[Job]:
     return jobs
 
 
-def time_shape(point: GridPoint, seeds: int, episodes: int) -> Timing:
-    """Train `point` on `seeds` seeds for `episodes` episodes and time it (first episode out).
-    CPU time, not wall time, so that other work on a shared machine does not inflate it: the
-    process's CPU-seconds over the call, in the share of its wall time that the counted
-    episodes took."""
+def warmup_episodes(hp) -> int:
+    """Episodes before inner learning starts (0 for a method without a warm-up schedule)."""
+    if not hasattr(hp, "first_mul"):
+        return 0
+    return min(hp.episodes, hp.first_mul + hp.inner_mul)
+
+
+def time_run(point: GridPoint, seeds: int, episodes: int, skip: int, phase: str,
+             extra: dict[str, Any]) -> Timing:
+    """Train `point` (with `extra` overrides) on `seeds` seeds for `episodes` episodes and time
+    the episodes after the first `skip`. CPU time, not wall time, so that other work on a shared
+    machine does not inflate it: the process's CPU-seconds over the call, in the share of its
+    wall time that the counted episodes took."""
     import numpy as np
     import torch
 
@@ -128,7 +156,7 @@ def time_shape(point: GridPoint, seeds: int, episodes: int) -> Timing:
     from barfi.train import train
 
     config = resolve_config(point.env, point.aux, point.method,
-                            {**point.overrides, "episodes": episodes})
+                            {**point.overrides, **extra, "episodes": episodes})
     threads = torch.get_num_threads()
     torch.set_num_threads(1)   # one core per job, as the workflow's training rule
     try:
@@ -138,11 +166,44 @@ def time_shape(point: GridPoint, seeds: int, episodes: int) -> Timing:
     finally:
         torch.set_num_threads(threads)
     wall = datasets[0]["wall_time"].values
-    counted = float(wall[-1] - wall[0]) / wall_call
+    share = float(wall[-1] - wall[skip - 1]) / wall_call
     longest = np.max([ds["episode_length"].values for ds in datasets], axis=0)
-    return Timing(point.env, point.method, seeds, point.aux, point.config_id, episodes,
-                  cpu_call * counted / (episodes - 1), cpu_call / wall_call,
-                  float(np.mean(longest[1:])), ENVS[point.env].horizon)
+    counted = episodes - skip
+    return Timing(point.env, point.method, seeds, point.aux, point.config_id, phase, episodes,
+                  counted, cpu_call * share / counted, cpu_call / wall_call,
+                  float(np.mean(longest[skip:])), ENVS[point.env].horizon)
+
+
+def time_shape(job: Job, episodes: int) -> dict[str, Timing]:
+    """The timings of a job's shape: {'whole': ...} or {'warm-up': ..., 'learning': ...}."""
+    hp = job.point.run.hp
+    if not hasattr(hp, "first_mul"):
+        return {"whole": time_run(job.point, job.seeds, episodes, 1, "whole", {})}
+    timings = {}
+    if warmup_episodes(hp) >= 2:
+        n = min(episodes, warmup_episodes(hp))
+        timings["warm-up"] = time_run(job.point, job.seeds, n, 1, "warm-up", {})
+    # With first_mul = 0 the first call with inner steps is at the first multiple of delta
+    # past inner_mul; count whole update periods after it.
+    first_call = hp.delta * (hp.inner_mul // hp.delta + 1)
+    counted = hp.delta * -(-(episodes - 1) // hp.delta)
+    timings["learning"] = time_run(job.point, job.seeds, first_call + counted, first_call,
+                                   "learning", {"first_mul": 0})
+    return timings
+
+
+def job_seconds(job: Job, timings: dict[str, Timing], startup: float, at_horizon: bool) -> float:
+    """CPU-seconds of one job from the timings of its shape."""
+    hp = job.point.run.hp
+    if "whole" in timings:
+        return startup + hp.episodes * timings["whole"].per_episode(at_horizon)
+    warm = warmup_episodes(hp)
+    learning = timings["learning"].per_episode(at_horizon)
+    first_steps = hp.first_mul / hp.inner_mul if getattr(hp, "first_steps", True) else 0.0
+    cost = (hp.episodes - warm + (first_steps if hp.episodes > warm else 0.0)) * learning
+    if warm:
+        cost += warm * timings.get("warm-up", timings["learning"]).per_episode(at_horizon)
+    return startup + cost
 
 
 def startup_seconds() -> float:
@@ -153,16 +214,14 @@ def startup_seconds() -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def summarise(jobs: list[Job], timings: dict[tuple, Timing], startup: float,
+def summarise(jobs: list[Job], timings: dict[tuple, dict[str, Timing]], startup: float,
               cores: int) -> dict[str, Any]:
     """Per env and in total: jobs, seed-runs, CPU-hours (both estimates), and the wall time."""
     envs: dict[str, dict[str, Any]] = {}
     longest_job = 0.0
     for job in jobs:
-        timing = timings[job.shape]
-        episodes = job.point.run.hp.episodes
-        cost = startup + episodes * timing.seconds_per_episode
-        bound = startup + episodes * timing.seconds_per_episode_at_horizon
+        cost = job_seconds(job, timings[job.shape], startup, at_horizon=False)
+        bound = job_seconds(job, timings[job.shape], startup, at_horizon=True)
         longest_job = max(longest_job, cost)
         row = envs.setdefault(job.point.env, dict(jobs=0, tuning_jobs=0, evaluation_jobs=0,
                                                   seed_runs=0, cpu_hours=0.0,
@@ -178,7 +237,8 @@ def summarise(jobs: list[Job], timings: dict[tuple, Timing], startup: float,
     wall_bound = total["cpu_hours_at_horizon"] / cores
     return dict(envs=envs, total=total, cores=cores, startup_seconds=startup,
                 wall_hours=wall, wall_hours_at_horizon=max(wall_bound, wall),
-                shapes=[asdict(t) for t in timings.values()], note=NOTE)
+                timings=[asdict(t) for shape in timings.values() for t in shape.values()],
+                note=NOTE)
 
 
 def format_table(summary: dict[str, Any], configfile: str) -> str:
@@ -227,15 +287,16 @@ def estimate(configfile: str, cores: int | None = None, episodes: int = 20,
         check_json_target(json_path)
     study = load_study(configfile)
     jobs = enumerate_jobs(study)
-    time_shape(jobs[0].point, 1, 2)   # warm-up: torch's first calls are slow, in any shape
-    timings: dict[tuple, Timing] = {}
+    time_run(jobs[0].point, 1, 2, 1, "whole", {})   # torch's first calls are slow, in any shape
+    timings: dict[tuple, dict[str, Timing]] = {}
     for job in jobs:
         if job.shape not in timings:
-            timings[job.shape] = time_shape(job.point, job.seeds, episodes)
-            if log is not None:
-                t = timings[job.shape]
-                log(f"timed {t.env}/{t.method} x{t.seeds} seeds: {t.seconds_per_episode:.4f} s "
-                    f"per episode, {t.loop_steps_per_episode:.0f} of {t.horizon} loop steps")
+            timings[job.shape] = time_shape(job, episodes)
+            for t in timings[job.shape].values() if log is not None else ():
+                log(f"timed {t.env}/{t.method} x{t.seeds} seeds ({t.aux}/{t.config_id}, "
+                    f"{t.phase}): {t.seconds_per_episode:.4f} CPU-s per episode, "
+                    f"{t.loop_steps_per_episode:.0f} of {t.horizon} loop steps, "
+                    f"{t.cpu_per_wall:.2f} CPU/wall")
     summary = summarise(jobs, timings, startup_seconds(), cores)
     summary.update(configfile=configfile, timing_episodes=episodes)
     if json_path is not None:
