@@ -65,6 +65,14 @@ def _parser() -> argparse.ArgumentParser:
                                        "defaults (the env's published values with --env)")
     show.add_argument("--aux", help="with --env and --method: the published values of this aux "
                                     "reward's sweep (default: the env's first aux reward)")
+
+    cost = sub.add_parser("estimate", help="CPU-hours and wall time of a workflow config's "
+                                           "training jobs, from a few timed episodes per job shape")
+    cost.add_argument("--configfile", required=True, help="workflow config (config/*.yaml)")
+    cost.add_argument("--cores", type=int, help="cores for the wall time (default: this machine's)")
+    cost.add_argument("--episodes", type=int, default=20,
+                      help="episodes timed per (env, method, block size) (default 20; >= 2)")
+    cost.add_argument("--json", help="also write the estimate to this JSON file (atomically)")
     return parser
 
 
@@ -249,12 +257,21 @@ def _list(args) -> int:
     return 0
 
 
+def _estimate(args) -> int:
+    from barfi.estimate import estimate, format_table
+
+    summary = estimate(args.configfile, args.cores, args.episodes, args.json,
+                       log=lambda line: print(line, file=sys.stderr))
+    print(format_table(summary, args.configfile))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     stopping.install()  # before the heavy imports: a signal during start-up is not lost
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = _parser().parse_args(argv)
     try:
-        return {"train": _train, "list": _list}[args.command](args)
+        return {"train": _train, "list": _list, "estimate": _estimate}[args.command](args)
     except BrokenPipeError:  # `barfi list | head`: the reader has all it wants
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
