@@ -10,12 +10,12 @@ method only the keys its learner reads.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from barfi.aux_rewards import AUX_REWARDS
 from barfi.envs import ENVS
 from barfi.learners import METHODS, CommonParams
-from barfi.params import ConfigError, coerce_value, fields_of, to_attrs
+from barfi.params import ConfigError, coerce_value, fields_of, per_agent_keys, to_attrs
 
 
 def published_defaults(env: str, method: str, aux: str | None = None) -> dict[str, Any]:
@@ -65,6 +65,36 @@ class RunConfig:
         for key, value in {**to_attrs(self.hp), **to_attrs(self.env_options)}.items():
             attrs[f"hp_{key}"] = value
         return attrs
+
+
+def structural_key(config: RunConfig) -> tuple:
+    """What must agree between the configurations of one block of agents: env, aux, method,
+    the env's options and the method's structural values (`CommonParams.structure`: every
+    field not marked `per_agent`, and the switches per-agent values turn on or off)."""
+    return (("env", config.env), ("aux", config.aux), ("method", config.method),
+            *sorted(to_attrs(config.env_options).items()),
+            *sorted(config.hp.structure().items()))
+
+
+def block_configs(config: RunConfig | Sequence[RunConfig], num_agents: int) -> list[RunConfig]:
+    """One configuration per agent of a block: a single config for all, or a list of exactly
+    `num_agents` whose structural keys agree (else `ConfigError` naming the first key that
+    differs)."""
+    if isinstance(config, RunConfig):
+        return [config] * num_agents
+    configs = list(config)
+    if len(configs) != num_agents:
+        raise ConfigError(f"a block of {num_agents} seeds needs one config or {num_agents} "
+                          f"configs, not {len(configs)}")
+    first = dict(structural_key(configs[0]))
+    for i, other in enumerate(configs[1:], start=1):
+        for key, value in structural_key(other):
+            if key not in first or first[key] != value:
+                raise ConfigError(f"config {i} of the block has {key}={value!r} but config 0 "
+                                  f"has {key}={first.get(key)!r}; a block's configs may "
+                                  "differ only in per-agent hyperparameters: "
+                                  + ", ".join(per_agent_keys(METHODS[configs[0].method].params)))
+    return configs
 
 
 def valid_keys(method: str, env: str | None = None) -> list[str]:

@@ -20,10 +20,21 @@ class ConfigError(ValueError):
     """Bad user input. The message is one line naming the bad key and what is valid."""
 
 
-def param(default, help: str, *, min=None, max=None, choices=None, min_open=False):
-    """A parameter field: default, one-line help, and its valid range (or choices)."""
+def param(default, help: str, *, min=None, max=None, choices=None, min_open=False,
+          per_agent=False):
+    """A parameter field: default, one-line help, and its valid range (or choices).
+
+    per_agent=True marks a numeric value that changes neither shapes nor schedules (a learning
+    rate, a loss weight): the agents of one block may each have their own (`barfi.train`);
+    every other field is structural and must agree within a block."""
     return field(default=default, metadata={"help": help, "min": min, "max": max,
-                                            "choices": choices, "min_open": min_open})
+                                            "choices": choices, "min_open": min_open,
+                                            "per_agent": per_agent})
+
+
+def per_agent_keys(cls) -> list[str]:
+    """The fields of a parameter class that may differ between the agents of one block."""
+    return [f.name for f in dataclasses.fields(cls) if f.metadata.get("per_agent")]
 
 
 def fields_of(cls) -> dict[str, dataclasses.Field]:
@@ -94,4 +105,4 @@ def to_attrs(instance) -> dict[str, Any]:
             for k, v in dataclasses.asdict(instance).items()}
 
 
-__all__ = ["ConfigError", "coerce_value", "fields_of", "param", "to_attrs"]
+__all__ = ["ConfigError", "coerce_value", "fields_of", "param", "per_agent_keys", "to_attrs"]

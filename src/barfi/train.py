@@ -28,7 +28,7 @@ import xarray as xr
 
 from barfi.aux_rewards import AUX_REWARDS
 from barfi.checkpoint import Checkpointer
-from barfi.config import RunConfig
+from barfi.config import RunConfig, block_configs
 from barfi.dataset import build_dataset, now_iso, provenance
 from barfi.envs import ENVS
 from barfi.learners import EpisodeBatch, make_learner
@@ -66,12 +66,16 @@ class Progress:
             self.stream.flush()
 
 
-def run_identity(config: RunConfig, seeds: Sequence[int]) -> str:
-    """Everything that determines a block's numbers, as text (saved in its checkpoints)."""
-    return json.dumps([config.to_attrs(), list(seeds)], sort_keys=True, default=str)
+def run_identity(config: RunConfig | Sequence[RunConfig], seeds: Sequence[int]) -> str:
+    """Everything that determines a block's numbers, as text (saved in its checkpoints); a
+    block of one config has the same identity as before per-agent configs existed."""
+    configs = block_configs(config, len(seeds))
+    attrs = [c.to_attrs() for c in configs]
+    ident = attrs[0] if all(a == attrs[0] for a in attrs) else attrs
+    return json.dumps([ident, list(seeds)], sort_keys=True, default=str)
 
 
-def run_key(config: RunConfig, seeds: Sequence[int]) -> str:
+def run_key(config: RunConfig | Sequence[RunConfig], seeds: Sequence[int]) -> str:
     """Checkpoint key of a block: a hash of its identity."""
     return "block-" + hashlib.sha256(run_identity(config, seeds).encode()).hexdigest()[:16]
 
@@ -197,7 +201,8 @@ def mark_diverged(state: BlockState, index: int, seeds: Sequence[int], learner: 
     return newly
 
 
-def block_datasets(config: RunConfig, seeds: Sequence[int], state: BlockState, learner: Any,
+def block_datasets(configs: Sequence[RunConfig], seeds: Sequence[int], state: BlockState,
+                   learner: Any,
                    device: str, extra_attrs: dict[str, Any] | None) -> list[xr.Dataset]:
     """One run dataset per seed: its records, the learner's final records and provenance."""
     finished_at = now_iso()
@@ -210,16 +215,19 @@ def block_datasets(config: RunConfig, seeds: Sequence[int], state: BlockState, l
     for i, seed in enumerate(seeds):
         per_episode = {name: arr[i] for name, arr in state.records.items()}
         final_i = {name: (dims, values[i]) for name, (dims, values) in final.items()}
-        datasets.append(build_dataset(config, seed, per_episode, final_i,
+        datasets.append(build_dataset(configs[i], seed, per_episode, final_i,
                                       {**attrs, "status": state.status[i]}))
     return datasets
 
 
-def train(config: RunConfig, seeds: Sequence[int], device: str = "cpu",
+def train(config: RunConfig | Sequence[RunConfig], seeds: Sequence[int], device: str = "cpu",
           checkpoint_dir: Path | str | None = None, checkpoint_every_s: float = 300.0,
           progress: bool | None = None, extra_attrs: dict[str, Any] | None = None
           ) -> list[xr.Dataset]:
     """Train one configuration on a block of seeds in lockstep; one dataset per seed.
+    `config` may be a list, one per seed, of configurations that differ only in per-agent
+    hyperparameters (`barfi.config.block_configs`); each seed's numbers are those of its
+    configuration run alone.
 
     The same block gives the same numbers; a seed run inside another block differs at most by
     floating-point summation order in batched torch kernels (see README, "Determinism").
@@ -227,16 +235,18 @@ def train(config: RunConfig, seeds: Sequence[int], device: str = "cpu",
     the workflow's `config_id`) are added to every dataset's attributes.
     """
     seeds = list(seeds)
+    configs = block_configs(config, len(seeds))
+    config = configs[0]                  # the structural values the whole block shares
     spec = ENVS[config.env]
     aux = AUX_REWARDS[config.env][config.aux]
     streams = BlockStreams(seeds)
-    learner = make_learner(config, spec, streams, device)
+    learner = make_learner(configs, spec, streams, device)
     env = spec.make_batched(len(seeds), config.env_options)
     state = BlockState.fresh(len(seeds), config.hp.episodes)
 
     checkpointer = (Checkpointer(Path(checkpoint_dir), checkpoint_every_s,
-                                 run_identity(config, seeds)) if checkpoint_dir else None)
-    key = run_key(config, seeds)
+                                 run_identity(configs, seeds)) if checkpoint_dir else None)
+    key = run_key(configs, seeds)
     if checkpointer and (saved := checkpointer.load(key)) is not None:
         try:
             state = BlockState.restore(saved, learner, streams)
@@ -246,7 +256,7 @@ def train(config: RunConfig, seeds: Sequence[int], device: str = "cpu",
             log.warning("ignoring checkpoint %s: its state does not fit this run (%s: %s); "
                         "starting afresh", checkpointer.path(key), type(exc).__name__, exc)
             streams = BlockStreams(seeds)      # the failed load may have changed both
-            learner = make_learner(config, spec, streams, device)
+            learner = make_learner(configs, spec, streams, device)
 
     progress_line = Progress(config.hp.episodes, f"{config.env}/{config.aux}/{config.method}",
                              enabled=progress)
@@ -276,10 +286,11 @@ def train(config: RunConfig, seeds: Sequence[int], device: str = "cpu",
                 log.warning("every seed of the block diverged; stopping at episode %d", index)
                 break
     progress_line.close()
-    return block_datasets(config, seeds, state, learner, device, extra_attrs)
+    return block_datasets(configs, seeds, state, learner, device, extra_attrs)
 
 
-def run_block(config: RunConfig, seeds: Sequence[int], out_paths: Sequence[Path | str],
+def run_block(config: RunConfig | Sequence[RunConfig], seeds: Sequence[int],
+              out_paths: Sequence[Path | str],
               device: str = "cpu", checkpoint_dir: Path | str | None = None,
               checkpoint_every_s: float = 300.0, progress: bool | None = None,
               extra_attrs: dict[str, Any] | None = None) -> list[Path]:

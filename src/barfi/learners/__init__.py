@@ -67,8 +67,10 @@ METHODS: dict[str, MethodSpec] = {m.name: m for m in (
 
 
 def make_learner(config: Any, spec: Any, streams: Any, device: str = "cpu") -> Learner:
-    """The learner of `config.method` for a block of agents."""
-    return METHODS[config.method].make(config, spec, streams, device)
+    """The learner of `config.method` for a block of agents (`config`: one RunConfig, or one
+    per agent whose structural keys agree: `barfi.config.block_configs`)."""
+    first = config[0] if isinstance(config, (list, tuple)) else config
+    return METHODS[first.method].make(config, spec, streams, device)
 
 
 __all__ = ["CommonParams", "EpisodeBatch", "Learner", "METHODS", "MethodSpec", "make_learner"]

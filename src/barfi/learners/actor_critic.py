@@ -45,7 +45,8 @@ class ActorCriticParams(CommonParams):
     """What the actor-critic learners read: no entropy weight (the reference's actor-critic has
     no entropy term) and no return baseline (the critic is the baseline)."""
 
-    critic_lr: float = param(5e-3, "linear critic learning rate", min=0.0, min_open=True)
+    critic_lr: float = param(5e-3, "linear critic learning rate", min=0.0, min_open=True,
+                             per_agent=True)
     """learning rate of the critic's optimiser"""
 
 
@@ -77,17 +78,18 @@ class ActorCriticLearner(PolicyLearner):
 
     def __init__(self, config, spec, streams, device: str = "cpu"):
         super().__init__(config, spec, streams, device)
-        self.reward = {"actor-critic": "naive", "actor-critic-pbrs": "pbrs"}[config.method]
+        self.reward = {"actor-critic": "naive", "actor-critic-pbrs": "pbrs"}[self.config.method]
         self.critic = LinearCritic(streams["init"], self.features.dim, self.device)
         self.critic_opt = make_optimizer(self.critic.parameters(), self.hp.optimizer,
-                                         self.hp.critic_lr)
+                                         self.per_agent("critic_lr"))
         self.pending: list[EpisodeBatch] = []
 
     def rewards(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The reward the critic and actor learn from, masked, (B, N, T)."""
         mask = batch["mask"]
         if self.reward == "pbrs":
-            return pbrs_shaped_rewards(batch["r_p"], batch["r_aux"], self.hp.gamma, mask)
+            return pbrs_shaped_rewards(batch["r_p"], batch["r_aux"], self.per_agent("gamma"),
+                                       mask)
         return (batch["r_p"] + batch["r_aux"]) * mask
 
     def end_episode(self, episode: EpisodeBatch, index: int) -> dict[str, np.ndarray]:
@@ -99,10 +101,10 @@ class ActorCriticLearner(PolicyLearner):
 
     def losses(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-agent (critic_loss, actor_loss), each (B,)."""
-        gamma, mask, feats = self.hp.gamma, batch["mask"], batch["feats"]
+        gamma, mask, feats = self.per_agent("gamma"), batch["mask"], batch["feats"]
         r = self.rewards(batch)
         v = self.critic(feats)
-        target = r + gamma * shift_left(v.detach()) * shift_left(mask)
+        target = r + self.agent_tensor(gamma, r) * shift_left(v.detach()) * shift_left(mask)
         td = target - v
         critic_loss = _per_agent_sum(mask * td ** 2) / _per_agent_sum(mask)
         lp = self.policy.log_prob(feats, batch["actions"])

@@ -117,9 +117,12 @@ class BarfiLearner(PolicyLearner):
         self.reward_head = AlignmentReward(spec.reward_head, self.features.dim,
                                            streams["init"], self.device)
         B = self.num_agents
-        self.psi = torch.full((B,), float(hp.psi_init), device=self.device, requires_grad=True)
-        self.reward_opt = make_optimizer(self.reward_head.params, hp.optimizer, hp.reward_lr)
-        self.gamma_opt = make_optimizer([self.psi], hp.optimizer, hp.psi_lr)
+        psi_init = np.full(B, self.per_agent("psi_init"), dtype=np.float64)
+        self.psi = torch.as_tensor(psi_init, dtype=torch.float32,
+                                   device=self.device).clone().requires_grad_()
+        self.reward_opt = make_optimizer(self.reward_head.params, hp.optimizer,
+                                         self.per_agent("reward_lr"))
+        self.gamma_opt = make_optimizer([self.psi], hp.optimizer, self.per_agent("psi_lr"))
         action_shape = () if self.discrete else (spec.action_dim,)
         self.buffer = EpisodeBuffer(B, min(hp.buffer_size, hp.episodes), spec.horizon,
                                     spec.obs_dim, action_shape, self.discrete, self.device)
@@ -133,12 +136,13 @@ class BarfiLearner(PolicyLearner):
         return torch.sigmoid(self.psi)
 
     def _objective(self, episodes: dict[str, torch.Tensor], *, reward, gamma,
-                   entropy_weight: float, baseline: str | None, params=None) -> torch.Tensor:
+                   entropy_weight, baseline: str | None, params=None) -> torch.Tensor:
         """Per-agent REINFORCE objective J (B,) on episodes (B, n, T, ...): minus
         `reinforce_loss` of the returns G_t (gamma-dropped unless `discounted_returns`).
 
         reward: "primary" (r_p), "naive" (r_p + r_aux), "phi" (r_phi with a graph to phi) or
-        "phi-detached" (r_phi as data); gamma: a float or a (B,) tensor (may carry a graph)."""
+        "phi-detached" (r_phi as data); gamma: a float, a (B,) array or a (B,) tensor (may
+        carry a graph); entropy_weight: a float or a per-agent value (`Learner.per_agent`)."""
         feats = self.features.torch(episodes["obs"])
         mask = episodes["mask"]
         if reward == "primary":
@@ -154,18 +158,19 @@ class BarfiLearner(PolicyLearner):
         if self.hp.baseline_ema > 0 and baseline is not None:
             returns = self._subtract_baseline(returns, mask, baseline)
         return -reinforce_loss(self.policy, feats, episodes["actions"], returns, mask,
-                               entropy_weight, params=params,
+                               self.agent_tensor(entropy_weight), params=params,
                                discount=gamma if self.hp.discounted_returns else None)
 
     def _subtract_baseline(self, returns, mask, which):
         """Running-mean return baseline per agent (the reference's HalfCheetah BARFI): EMA 0.9
         for the inner objective, `baseline_ema` for the outer one, updated at every use."""
-        decay = INNER_BASELINE_EMA if which == "inner" else self.hp.baseline_ema
+        decay = INNER_BASELINE_EMA if which == "inner" else self.per_agent("baseline_ema")
         current = self.baselines[which]
         mean = returns.detach().mean(dim=tuple(range(1, returns.dim())))
         centred = returns if current is None else \
             returns - current.reshape((-1,) + (1,) * (returns.dim() - 1))
-        self.baselines[which] = mean if current is None else decay * current + (1 - decay) * mean
+        self.baselines[which] = mean if current is None else \
+            self.agent_tensor(decay) * current + self.agent_tensor(1 - decay) * mean
         return centred * mask
 
     def _sample_ages(self, count: int, rounds: int = 1, exclude_newest: int = 0) -> torch.Tensor:
@@ -182,6 +187,14 @@ class BarfiLearner(PolicyLearner):
         """`count` episodes per agent (see `_sample_ages`): dict of (B, count, T, ...)."""
         return self.buffer.get(self._sample_ages(count, 1, exclude_newest)[:, 0])
 
+    def _weighted_sum(self, key: str, values: torch.Tensor, sign: float = 1.0) -> torch.Tensor:
+        """sum over agents of sign * hp[key] * values (B,): one weight per agent in a mixed
+        block, else the weight times the sum (the arithmetic of a one-config block)."""
+        weight = self.per_agent(key)
+        if isinstance(weight, np.ndarray):
+            return (self.agent_tensor(sign * weight) * values).sum()
+        return (sign * weight) * values.sum()
+
     def _policy_step(self, objective: torch.Tensor) -> None:
         self.actor_opt.zero_grad()
         (-objective.sum()).backward()
@@ -193,22 +206,24 @@ class BarfiLearner(PolicyLearner):
         for step in range(steps):
             episodes = self.buffer.get(ages[:, step])
             self._policy_step(self._objective(episodes, reward="phi-detached", gamma=gamma,
-                                              entropy_weight=self.hp.actor_reg,
+                                              entropy_weight=self.per_agent("actor_reg"),
                                               baseline="inner"))
 
     # ----- outer steps -----
     def _outer_implicit(self) -> None:
         hp, theta = self.hp, self.policy.parameters()
         last = self.buffer.last(hp.delta + 1)
-        j_primary = self._objective(last, reward="primary", gamma=hp.gamma, entropy_weight=0.0,
-                                    baseline="outer")
+        j_primary = self._objective(last, reward="primary", gamma=self.per_agent("gamma"),
+                                    entropy_weight=0.0, baseline="outer")
         g = torch.autograd.grad(j_primary.sum(), theta)
         inner = self._sample(hp.hess_mul * hp.batch_size, exclude_newest=hp.delta)
         j_phi = self._objective(inner, reward="phi", gamma=self.gamma_phi(),
-                                entropy_weight=hp.actor_reg, baseline="inner")
+                                entropy_weight=self.per_agent("actor_reg"), baseline="inner")
         solver, options = hp.solver_options()
-        penalty = hp.lambda_r * self.reward_head.norm().sum() \
-            + hp.lambda_gamma * self.gamma_phi().sum()
+        if "alpha" in options:     # the Neumann step, one per agent
+            options["alpha"] = self.agent_tensor(self.per_agent("neumann_alpha"))
+        penalty = self._weighted_sum("lambda_r", self.reward_head.norm()) \
+            + self._weighted_sum("lambda_gamma", self.gamma_phi())
         hyper = implicit_hypergradient(j_phi.sum(), theta, self.reward_head.params + [self.psi],
                                        g, solver, outer_direct=-penalty, **options)
         self._ascend(hyper[:-1], hyper[-1])
@@ -231,19 +246,21 @@ class BarfiLearner(PolicyLearner):
         ages = self._sample_ages(hp.batch_size, steps)
         last = self.buffer.last(hp.delta + 1)
 
+        actor_reg, primary_gamma = self.per_agent("actor_reg"), self.per_agent("gamma")
+
         def inner(theta, k):
             return self._objective(self.buffer.get(ages[:, k]), reward="phi", gamma=gamma,
-                                   entropy_weight=hp.actor_reg, baseline="inner", params=theta)
+                                   entropy_weight=actor_reg, baseline="inner", params=theta)
 
         def outer(theta):
-            return self._objective(last, reward="primary", gamma=hp.gamma, entropy_weight=0.0,
-                                   baseline="outer", params=theta)
+            return self._objective(last, reward="primary", gamma=primary_gamma,
+                                   entropy_weight=0.0, baseline="outer", params=theta)
 
         hyper, theta, states = unrolled_hypergradient(
             inner, outer, self.policy.parameters(), self.reward_head.params, steps,
             max_norm=hp.grad_clip, optimizer=self.actor_opt.rule.step_all,
             state=self.actor_opt.states(),
-            outer_direct=-hp.lambda_r * self.reward_head.norm().sum())
+            outer_direct=self._weighted_sum("lambda_r", self.reward_head.norm(), sign=-1.0))
         self._ascend(clip_grad_norm_per_agent(hyper, hp.grad_clip), None)
         with torch.no_grad():
             for p, new in zip(self.policy.parameters(), theta):
@@ -267,7 +284,8 @@ class BarfiLearner(PolicyLearner):
             last_two = self.buffer.last(2)
             self._policy_step(self._objective(last_two, reward="naive",
                                               gamma=self.gamma_phi().detach(),
-                                              entropy_weight=hp.actor_reg, baseline="inner"))
+                                              entropy_weight=self.per_agent("actor_reg"),
+                                              baseline="inner"))
         if ready:
             steps = hp.delta * hp.inner_mul + (hp.first_mul if self.first_time else 0)
             if self.first_time and not hp.first_steps:

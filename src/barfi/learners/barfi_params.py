@@ -27,11 +27,14 @@ class BarfiBaseParams(ReinforceParams):
     buffer_size: int = param(1000, "trajectory buffer size (episodes) for the inner updates",
                              min=1)
     """capacity of the FIFO episode buffer (at most `episodes`)"""
-    reward_lr: float = param(5e-3, "learning rate of phi (behaviour alignment reward)", min=0.0)
+    reward_lr: float = param(5e-3, "learning rate of phi (behaviour alignment reward)", min=0.0,
+                             per_agent=True)
     """learning rate of the reward head's optimiser"""
-    lambda_r: float = param(0.0, "weight of the unsquared L2 norm of phi's parameters", min=0.0)
+    lambda_r: float = param(0.0, "weight of the unsquared L2 norm of phi's parameters", min=0.0,
+                            per_agent=True)
     """outer penalty lambda_r * sum_p ||p||_2 over the reward head's tensors"""
-    psi_init: float = param(4.6, "initial psi (gamma_phi = sigmoid(psi) ~= 0.990)")
+    psi_init: float = param(4.6, "initial psi (gamma_phi = sigmoid(psi) ~= 0.990)",
+                            per_agent=True)
     """gamma_phi = sigmoid(psi) discounts the inner objective"""
     inner_mul: int = param(5, "inner policy steps per episode of the schedule (delta * inner_mul "
                               "steps per outer step)", min=1)
@@ -78,9 +81,10 @@ class BarfiFirstOrderParams(BarfiBaseParams):
     """What `barfi-first-order` reads: the implicit gradient with H^-1 ~ -I (no solver keys)."""
 
     gamma_lr: float = param(5e-3, "learning rate of psi (gamma_phi = sigmoid(psi)); 0 freezes it",
-                            min=0.0)
+                            min=0.0, per_agent=True)
     """learning rate of psi's optimiser"""
-    lambda_gamma: float = param(0.0, "weight of the linear penalty on gamma_phi", min=0.0)
+    lambda_gamma: float = param(0.0, "weight of the linear penalty on gamma_phi", min=0.0,
+                                per_agent=True)
     """outer penalty lambda_gamma * gamma_phi"""
     learn_gamma: bool = param(True, "learn gamma_phi (False keeps it at sigmoid(psi_init))")
     """False: psi never moves"""
@@ -95,6 +99,10 @@ class BarfiFirstOrderParams(BarfiBaseParams):
     @property
     def learns_gamma(self) -> bool:
         return self.learn_gamma and self.gamma_lr > 0
+
+    def structure(self) -> dict[str, Any]:
+        # gamma_lr = 0 freezes psi: whether psi moves is a code path, not a number.
+        return {**super().structure(), "learns_gamma": self.learns_gamma}
 
     def solver_options(self) -> tuple[str, dict[str, Any]]:
         """The `barfi.hypergrad.implicit_hypergradient` solver and its options: H^-1 ~ -I."""
@@ -111,7 +119,7 @@ class BarfiParams(BarfiFirstOrderParams):
     neumann_terms: int = param(5, "K, terms of the Neumann series (0 = first-order)", min=0)
     """solver=neumann: terms of the series"""
     neumann_alpha: float = param(5e-4, "step alpha of the Neumann series", min=0.0,
-                                 min_open=True)
+                                 min_open=True, per_agent=True)
     """solver=neumann: step of the series"""
     cg_iters: int = param(10, "iterations of the conjugate-gradient solver", min=1)
     """solver=cg: iterations"""

@@ -4,8 +4,9 @@ whole block of agents (leading batch dimension B)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
@@ -25,12 +26,13 @@ class CommonParams:
     episodes: int = param(2000, "training budget in episodes", min=1)
     """episodes per run (the training loop; BARFI also caps its buffer at this)"""
     gamma: float = param(0.99, "discount of the primary objective (and of the base learners' "
-                                "returns)", min=0.0, max=1.0)
+                                "returns)", min=0.0, max=1.0, per_agent=True)
     """discount of the returns the policy gradient uses (BARFI: of its outer objective)"""
     optimizer: str = param("rmsprop", "optimiser of every learned parameter",
                            choices=("rmsprop", "adam"))
     """`barfi.learners.optim.make_optimizer` name, for every optimiser of the method"""
-    actor_lr: float = param(5e-3, "policy learning rate", min=0.0, min_open=True)
+    actor_lr: float = param(5e-3, "policy learning rate", min=0.0, min_open=True,
+                            per_agent=True)
     """learning rate of the policy's optimiser"""
     delta: int = param(3, "episodes between updates (the paper's delta)", min=1)
     """a learner updates after every delta-th episode"""
@@ -39,6 +41,17 @@ class CommonParams:
     """weight step t of the policy-gradient objective by gamma^t"""
     nan_guard: bool = param(True, "stop a run whose parameters or losses become NaN or infinite")
     """the training loop marks an agent with non-finite parameters as diverged"""
+
+    def structure(self) -> dict[str, Any]:
+        """What must agree between the agents of one block: every field not marked per_agent,
+        plus the switches a per-agent value turns on or off (a code path taken or not). With
+        `discounted_returns` gamma is structural too: its powers gamma^t take another path for
+        one gamma per agent than for one gamma per block."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+               if not f.metadata.get("per_agent")}
+        if self.discounted_returns:
+            out["gamma"] = self.gamma
+        return out
 
 
 @dataclass
@@ -70,13 +83,36 @@ class Learner:
     numbers up to floating-point summation order.
     """
 
-    def __init__(self, config: RunConfig, spec: Any, streams: BlockStreams, device: str = "cpu"):
-        self.config = config
-        self.hp = config.hp
+    def __init__(self, config: RunConfig | Sequence[RunConfig], spec: Any,
+                 streams: BlockStreams, device: str = "cpu"):
+        self.num_agents = len(streams.seeds)
+        # One config for the block, or one per agent (structural keys agree: barfi.train).
+        self.configs = (list(config) if isinstance(config, (list, tuple))
+                        else [config] * self.num_agents)
+        self.config = self.configs[0]
+        self.hp = self.config.hp       # structural values (and per-agent ones if uniform)
         self.spec = spec
         self.streams = streams
         self.device = torch.device(device)
-        self.num_agents = len(streams.seeds)
+
+    def per_agent(self, key: str) -> float | np.ndarray:
+        """Hyperparameter `key` of every agent: a python float when the block agrees on it (the
+        arithmetic of a one-config block is unchanged), else a (B,) float64 array. Values
+        derived from it (1 - x, x / c) are computed in float64 before any cast to float32, as
+        python floats are, so an agent gets the same numbers alone or in a mixed block."""
+        values = [getattr(c.hp, key) for c in self.configs]
+        if all(v == values[0] for v in values):
+            return values[0]
+        return np.asarray(values, dtype=np.float64)
+
+    def agent_tensor(self, value: float | np.ndarray, like: torch.Tensor | None = None):
+        """A `per_agent` value ready to multiply a float32 tensor: a float stays a float; an
+        array becomes a float32 tensor (B, 1, ..., 1) broadcasting against `like` (B, ...)
+        (None: shape (B,))."""
+        if not isinstance(value, np.ndarray):
+            return value
+        t = torch.as_tensor(value, dtype=torch.float32, device=self.device)
+        return t if like is None else t.reshape((-1,) + (1,) * (like.dim() - 1))
 
     def begin_episode(self) -> None:
         """Draw this episode's policy noise (one row per possible step) from the `policy` stream."""

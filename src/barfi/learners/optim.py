@@ -23,8 +23,9 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Sequence, Union
 
+import numpy as np
 import torch
 
 State = dict[str, Any]
@@ -39,6 +40,21 @@ def _sqrt(v: torch.Tensor) -> torch.Tensor:
     zero = v == 0
     return torch.where(zero, torch.zeros_like(v),
                        torch.sqrt(torch.where(zero, torch.ones_like(v), v)))
+
+
+LearningRate = Union[float, tuple[float, ...]]
+"""One learning rate, or one per agent (a tuple of B floats: the leading dim of every tensor)."""
+
+
+def _per_agent(value: LearningRate, p: torch.Tensor):
+    """A float stays a float; per-agent values (float64, derived in float64 as python floats
+    are) become a tensor of p's dtype, shape (B, 1, ..., 1): multiplying by it rounds each
+    agent's elements exactly as multiplying by that agent's float."""
+    if isinstance(value, (int, float)):
+        return value
+    t = value if isinstance(value, torch.Tensor) else \
+        torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=p.dtype, device=p.device)
+    return t.reshape((-1,) + (1,) * (p.dim() - 1)) if t.dim() > 0 else t
 
 
 class UpdateRule:
@@ -60,8 +76,8 @@ class RMSprop(UpdateRule):
     """RMSprop, torch's defaults (no momentum, not centered):
     v <- alpha v + (1 - alpha) g^2;  p <- p - lr g / (sqrt(v) + eps)."""
 
-    lr: float
-    """learning rate"""
+    lr: LearningRate
+    """learning rate (or one per agent)"""
     alpha: float = 0.99
     """decay of the running average of squared gradients"""
     eps: float = 1e-8
@@ -70,7 +86,7 @@ class RMSprop(UpdateRule):
     def step(self, p, g, state):
         v = state["square_avg"] if "square_avg" in state else torch.zeros_like(p)
         v = v * self.alpha + (g * g) * (1 - self.alpha)
-        new_p = p - (g / (_sqrt(v) + self.eps)) * self.lr
+        new_p = p - (g / (_sqrt(v) + self.eps)) * _per_agent(self.lr, p)
         return new_p, {"step": int(state.get("step", 0)) + 1, "square_avg": v}
 
 
@@ -80,8 +96,8 @@ class Adam(UpdateRule):
     m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;
     p <- p - lr / (1 - b1^k) * m / (sqrt(v) / sqrt(1 - b2^k) + eps)."""
 
-    lr: float
-    """learning rate"""
+    lr: LearningRate
+    """learning rate (or one per agent)"""
     betas: tuple[float, float] = (0.9, 0.999)
     """decays (b1, b2) of the running averages of the gradient and its square"""
     eps: float = 1e-8
@@ -95,7 +111,9 @@ class Adam(UpdateRule):
         m = m * b1 + g * (1 - b1)
         v = v * b2 + (g * g) * (1 - b2)
         denom = _sqrt(v) / math.sqrt(1 - b2 ** float(k)) + self.eps
-        new_p = p - (m / denom) * (self.lr / (1 - b1 ** float(k)))
+        step_size = self.lr / (1 - b1 ** float(k)) if not isinstance(self.lr, tuple) else \
+            tuple(np.asarray(self.lr) / (1 - b1 ** float(k)))
+        new_p = p - (m / denom) * _per_agent(step_size, p)
         return new_p, {"step": k, "exp_avg": m, "exp_avg_sq": v}
 
 
@@ -148,8 +166,10 @@ class ElementwiseOptimizer:
                              else v for k, v in st.items()}
 
 
-def make_optimizer(params: Sequence[torch.Tensor], name: str, lr: float) -> ElementwiseOptimizer:
-    """`name` in {"rmsprop", "adam"} with torch's default settings."""
+def make_optimizer(params: Sequence[torch.Tensor], name: str, lr) -> ElementwiseOptimizer:
+    """`name` in {"rmsprop", "adam"} with torch's default settings. `lr`: a float, or one per
+    agent (a sequence or (B,) array of floats, B the leading dim of every parameter)."""
     if name not in RULES:
         raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(RULES)}")
+    lr = float(lr) if np.ndim(lr) == 0 else tuple(float(x) for x in np.asarray(lr).ravel())
     return ElementwiseOptimizer(params, RULES[name](lr=lr))

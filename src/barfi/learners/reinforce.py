@@ -54,11 +54,18 @@ from barfi.policies import LinearPolicy, make_policy
 class ReinforceParams(CommonParams):
     """What REINFORCE (`reinforce`, `reinforce-pbrs`, `primary-only`) reads."""
 
-    actor_reg: float = param(0.25, "entropy bonus weight of the policy loss", min=0.0)
+    actor_reg: float = param(0.25, "entropy bonus weight of the policy loss", min=0.0,
+                             per_agent=True)
     """weight of the masked-mean policy entropy added to the objective"""
     baseline_ema: float = param(0.0, "running-mean return baseline decay (0 = no baseline; "
-                                     "HalfCheetah publishes 0.99)", min=0.0, max=1.0)
+                                     "HalfCheetah publishes 0.99)", min=0.0, max=1.0,
+                                per_agent=True)
     """decay of the running mean of the returns subtracted from them (0: none)"""
+
+    def structure(self) -> dict[str, Any]:
+        # Whether the entropy bonus and the baseline are on is a code path, not a number.
+        return {**super().structure(), "entropy_bonus": self.actor_reg > 0,
+                "return_baseline": self.baseline_ema > 0}
 
 
 # --------------------------------------------------------------------------------------------
@@ -117,7 +124,7 @@ def policy_gradient_loss(log_prob: torch.Tensor, returns: torch.Tensor, mask: to
     if weights is not None:
         term = term * weights
     objective = _per_agent_mean(term.mean(-1) if reduction == "episodes" else term)
-    if entropy is not None and entropy_weight:
+    if entropy is not None and (isinstance(entropy_weight, torch.Tensor) or entropy_weight):
         objective = objective + entropy_weight * (_per_agent_sum(mask * entropy)
                                                   / _per_agent_sum(mask).clamp(min=1.0))
     return -objective
@@ -131,7 +138,7 @@ def reinforce_loss(policy: LinearPolicy, feats: torch.Tensor, actions: torch.Ten
     returns, with the policy's entropy as the bonus.
 
     feats (B, ..., T, F) (from `features.torch(obs)`), actions (B, ..., T[, A]), mask
-    (B, ..., T) float32; returns G (B, ..., T) as the estimator uses them (`returns_to_go`,
+    (B, ..., T) float32; entropy_weight a float or a (B,) float32 tensor; returns G (B, ..., T) as the estimator uses them (`returns_to_go`,
     `pbrs_returns`, minus a baseline), which may carry an autograd graph (r_phi, gamma_phi).
     discount: None for the gamma-dropped estimator (as published), or gamma (a float or a (B,)
     tensor) to weight step t by gamma^t. `params` evaluates the policy at other parameters
@@ -165,10 +172,11 @@ class PolicyLearner(Learner):
         super().__init__(config, spec, streams, device)
         self.horizon = spec.horizon
         self.discrete = spec.n_actions is not None
-        self.features: Features = spec.make_features(streams, self.device, config.env_options)
+        self.features: Features = spec.make_features(streams, self.device,
+                                                     self.config.env_options)
         self.policy: LinearPolicy = make_policy(spec, self.features.dim, streams, self.device)
         self.actor_opt = make_optimizer(self.policy.parameters(), self.hp.optimizer,
-                                        self.hp.actor_lr)
+                                        self.per_agent("actor_lr"))
         self.updates = 0
         self._noise: np.ndarray | None = None
 
@@ -221,14 +229,14 @@ class ReinforceLearner(PolicyLearner):
 
     def __init__(self, config, spec, streams, device: str = "cpu"):
         super().__init__(config, spec, streams, device)
-        self.reward = REWARDS[config.method]
+        self.reward = REWARDS[self.config.method]
         B = self.num_agents
         self.baseline = torch.zeros(B, dtype=torch.float32, device=self.device)
         self.baseline_set = torch.zeros(B, dtype=torch.bool, device=self.device)
 
     def returns(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The (unbaselined) returns the policy gradient uses, (B, T)."""
-        gamma, mask = self.hp.gamma, batch["mask"]
+        gamma, mask = self.per_agent("gamma"), batch["mask"]
         if self.reward == "pbrs":
             return pbrs_returns(batch["r_p"], batch["r_aux"], gamma, mask)
         rewards = batch["r_p"] + batch["r_aux"] if self.reward == "naive" else batch["r_p"]
@@ -244,23 +252,24 @@ class ReinforceLearner(PolicyLearner):
         mask = batch["mask"]
         G = self.returns(batch)
         used = G
-        ema = self.hp.baseline_ema
-        if ema > 0:
+        ema = self.per_agent("baseline_ema")
+        if self.hp.baseline_ema > 0:      # structural: the block agrees on whether it is > 0
             b = torch.where(self.baseline_set, self.baseline, torch.zeros_like(self.baseline))
             used = torch.where(self.baseline_set[:, None], (G - b[:, None]) * mask, G)
         loss = reinforce_loss(self.policy, batch["feats"], batch["actions"], used, mask,
-                              self.hp.actor_reg,
+                              self.agent_tensor(self.per_agent("actor_reg")),
                               discount=self.hp.gamma if self.hp.discounted_returns else None)
         self.actor_opt.zero_grad()
         loss.sum().backward()
         self.actor_opt.step()
         self.policy.sync()
         self.updates += 1
-        if ema > 0:
+        if self.hp.baseline_ema > 0:
             with torch.no_grad():
                 m = G.mean(-1)
+                decay, rest = self.agent_tensor(ema), self.agent_tensor(1 - ema)
                 self.baseline = torch.where(self.baseline_set,
-                                            ema * self.baseline + (1 - ema) * m, m)
+                                            decay * self.baseline + rest * m, m)
                 self.baseline_set = torch.ones_like(self.baseline_set)
 
     def state_dict(self) -> dict[str, Any]:
