@@ -5,6 +5,7 @@ run alone, bit for bit, and a block whose structural keys differ is refused."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import numpy as np
 import pytest
@@ -98,3 +99,29 @@ def test_per_agent_and_structural_keys_partition_every_class():
         assert per_agent and per_agent | (structural & fields) == fields
         assert not per_agent & structural - {"gamma"}
         assert {"episodes", "delta", "optimizer"} <= structural
+
+
+def test_mixed_block_resumes_from_its_checkpoint(tmp_path, monkeypatch, caplog):
+    """A mixed block's checkpoint (per-agent learning rates in the optimiser states) loads
+    with weights_only and the resumed block ends with the uninterrupted numbers."""
+    from barfi.checkpoint import Checkpointer
+
+    configs = [resolve_config("gridworld", "center-bonus", "barfi",
+                              {"episodes": 12, "first_mul": 2, "reward_lr": lr, "actor_lr": a})
+               for lr, a in ((0.005, 0.01), (0.02, 0.004))]
+    reference = train(configs, [1, 2])
+    real_save = Checkpointer.save
+
+    def save(self, key, state):
+        if state["next_episode"] <= 6:
+            real_save(self, key, state)
+
+    monkeypatch.setattr(Checkpointer, "save", save)
+    train(configs, [1, 2], checkpoint_dir=tmp_path, checkpoint_every_s=1e-9)
+    monkeypatch.setattr(Checkpointer, "save", real_save)
+    assert list(tmp_path.glob("*.pt"))
+    with caplog.at_level(logging.INFO, logger="barfi.train"):
+        resumed = train(configs, [1, 2], checkpoint_dir=tmp_path)
+    assert "resumed" in caplog.text and "ignoring" not in caplog.text
+    for ref, res in zip(reference, resumed):
+        xr.testing.assert_equal(data_only(ref), data_only(res))
