@@ -22,8 +22,8 @@ SCHEDULE = {"episodes": 24, "delta": 2, "first_mul": 4, "inner_mul": 1, "buffer_
 
 # Two alternative values per per-agent key (a key the method does not read is skipped).
 VALUES = {"actor_lr": (0.01, 0.0037), "critic_lr": (0.02, 0.003), "gamma": (0.99, 0.93),
-          "actor_reg": (0.25, 0.07), "baseline_ema": (0.9, 0.6),
-          "reward_lr": (0.005, 0.011), "gamma_lr": (0.005, 0.002), "psi_init": (4.6, 3.1),
+          "actor_reg": (0.25, 0.0), "baseline_ema": (0.9, 0.6),
+          "reward_lr": (0.005, 0.011), "gamma_lr": (0.005, 0.0), "psi_init": (4.6, 3.1),
           "lambda_r": (0.0, 0.013), "lambda_gamma": (0.0, 0.4), "neumann_alpha": (5e-4, 1e-3)}
 
 
@@ -31,13 +31,13 @@ def configs_for(method: str) -> list:
     """Three configurations of `method` on GridWorld: two mixes of per-agent values and one
     repeat of the first (a block may hold a configuration twice)."""
     keys = set(per_agent_keys(METHODS[method].params))
+    fields = {f.name for f in dataclasses.fields(METHODS[method].params)}
     out = []
     for pick in (0, 1, 0):
         overrides = {k: v[pick] for k, v in VALUES.items() if k in keys}
+        schedule = {k: v for k, v in SCHEDULE.items() if k in fields}
         out.append(resolve_config("gridworld", "center-bonus", method,
-                                  {**{k: v for k, v in SCHEDULE.items()
-                                      if k in {f.name for f in dataclasses.fields(
-                                          METHODS[method].params)}}, **overrides}))
+                                  {**schedule, **overrides}))
     return out
 
 
@@ -60,6 +60,20 @@ def test_mixed_block_equals_separate_runs(method):
     assert not np.array_equal(block[0]["primary_return"], block[1]["primary_return"])
 
 
+@pytest.mark.parametrize("method", ["reinforce", "barfi"])
+def test_published_entropy_sweep_in_one_block(method):
+    """actor_reg 0, 0.25 and 1 (a published sweep: 0 switches the bonus off) with no return
+    baseline, in one block."""
+    extra = {"first_mul": 3, "lambda_r": 0.0625} if method == "barfi" else {}
+    configs = [resolve_config("gridworld", "center-bonus", method,
+                              {"episodes": 16, "actor_reg": w, **extra})
+               for w in (0.0, 0.25, 1.0)]
+    seeds = [4, 5, 6]
+    block = train(configs, seeds)
+    for config, seed, ds in zip(configs, seeds, block):
+        xr.testing.assert_equal(data_only(ds), data_only(train(config, [seed])[0]))
+
+
 def test_adam_per_agent_learning_rates():
     configs = [resolve_config("gridworld", "none", "reinforce",
                               {"episodes": 12, "optimizer": "adam", "actor_lr": lr})
@@ -70,7 +84,7 @@ def test_adam_per_agent_learning_rates():
 
 
 @pytest.mark.parametrize("override", [{"delta": 4}, {"optimizer": "adam"},
-                                      {"actor_reg": 0.0}, {"discounted_returns": True}])
+                                      {"baseline_ema": 0.9}, {"discounted_returns": True}])
 def test_structural_difference_is_refused(override):
     base = resolve_config("gridworld", "none", "reinforce", {"episodes": 6})
     other = resolve_config("gridworld", "none", "reinforce", {"episodes": 6, **override})

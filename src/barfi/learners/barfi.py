@@ -233,9 +233,15 @@ class BarfiLearner(PolicyLearner):
         for p, gp in zip(self.reward_head.params, reward_grads):
             p.grad = None if gp is None else -gp
         self.reward_opt.step()
-        if self.hp.learns_gamma and psi_grad is not None:
+        learns = np.array([c.hp.learns_gamma for c in self.configs])
+        if learns.any() and psi_grad is not None:
+            before = self.psi.detach().clone()
             self.psi.grad = -psi_grad
             self.gamma_opt.step()
+            if not learns.all():      # a mixed block: the agents with gamma_lr 0 keep psi
+                with torch.no_grad():
+                    keep = torch.as_tensor(learns, device=self.device)
+                    self.psi.copy_(torch.where(keep, self.psi, before))
 
     def _unrolled_update(self, steps: int) -> None:
         """Inner steps as differentiable optimiser updates (the actor optimiser's own update

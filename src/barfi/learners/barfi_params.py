@@ -100,10 +100,6 @@ class BarfiFirstOrderParams(BarfiBaseParams):
     def learns_gamma(self) -> bool:
         return self.learn_gamma and self.gamma_lr > 0
 
-    def structure(self) -> dict[str, Any]:
-        # gamma_lr = 0 freezes psi: whether psi moves is a code path, not a number.
-        return {**super().structure(), "learns_gamma": self.learns_gamma}
-
     def solver_options(self) -> tuple[str, dict[str, Any]]:
         """The `barfi.hypergrad.implicit_hypergradient` solver and its options: H^-1 ~ -I."""
         return "identity", {}

@@ -63,9 +63,8 @@ class ReinforceParams(CommonParams):
     """decay of the running mean of the returns subtracted from them (0: none)"""
 
     def structure(self) -> dict[str, Any]:
-        # Whether the entropy bonus and the baseline are on is a code path, not a number.
-        return {**super().structure(), "entropy_bonus": self.actor_reg > 0,
-                "return_baseline": self.baseline_ema > 0}
+        # Whether the return baseline is on is a code path, not a number.
+        return {**super().structure(), "return_baseline": self.baseline_ema > 0}
 
 
 # --------------------------------------------------------------------------------------------
