@@ -68,7 +68,10 @@ METHODS: dict[str, MethodSpec] = {m.name: m for m in (
 
 def make_learner(config: Any, spec: Any, streams: Any, device: str = "cpu") -> Learner:
     """The learner of `config.method` for a block of agents (`config`: one RunConfig, or one
-    per agent whose structural keys agree: `barfi.config.block_configs`)."""
+    per agent whose structural keys agree: `barfi.config.block_configs`; a learner reads an
+    agent's values with `Learner.per_agent`)."""
+    if isinstance(config, (list, tuple)) and all(c == config[0] for c in config):
+        config = config[0]       # one config for the block: the learner sees a RunConfig
     first = config[0] if isinstance(config, (list, tuple)) else config
     return METHODS[first.method].make(config, spec, streams, device)
 
