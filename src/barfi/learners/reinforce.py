@@ -137,8 +137,9 @@ def reinforce_loss(policy: LinearPolicy, feats: torch.Tensor, actions: torch.Ten
     returns, with the policy's entropy as the bonus.
 
     feats (B, ..., T, F) (from `features.torch(obs)`), actions (B, ..., T[, A]), mask
-    (B, ..., T) float32; entropy_weight a float or a (B,) float32 tensor; returns G (B, ..., T) as the estimator uses them (`returns_to_go`,
-    `pbrs_returns`, minus a baseline), which may carry an autograd graph (r_phi, gamma_phi).
+    (B, ..., T) float32; entropy_weight a float or a (B,) float32 tensor (one per agent);
+    returns G (B, ..., T) as the estimator uses them (`returns_to_go`, `pbrs_returns`, minus
+    a baseline), which may carry an autograd graph (r_phi, gamma_phi).
     discount: None for the gamma-dropped estimator (as published), or gamma (a float or a (B,)
     tensor) to weight step t by gamma^t. `params` evaluates the policy at other parameters
     [W, b] (functional use)."""
