@@ -53,12 +53,46 @@ class Features:
     """number of features F"""
     obs_dim: int
     """observation size D"""
+    per_agent: bool = False
+    """whether each agent has its own map (then `np_rows` computes every row)"""
 
     def np(self, obs: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def torch(self, obs: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def np_rows(self, obs: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """`np(obs)` (B, F) on the agents `rows` (a (B,) bool mask) only; other rows are 0.
+        For the rollout, whose finished agents' actions are ignored. Bit-identical to `np` on
+        the selected rows: a map without per-agent state computes each row on its own, and
+        at least two rows are computed so numpy's matrix product never switches from its
+        matrix-matrix kernel to the matrix-vector one (whose rounding differs)."""
+        rows = np.asarray(rows, bool)
+        if rows.all() or self.per_agent:
+            return self.np(obs)
+        chosen = rows.copy()
+        if chosen.sum() < 2:
+            chosen[np.flatnonzero(~chosen)[:2 - chosen.sum()]] = True
+        out = np.zeros((len(rows), self.dim))
+        out[chosen] = self.np(obs[chosen])
+        return out
+
+    def torch_padded(self, obs: torch.Tensor) -> torch.Tensor:
+        """`torch(obs)` for obs (B, ..., T, D) padded with zeros past the episodes' ends: the
+        map runs only on the steps up to the last nonzero observation (plus one zero step),
+        and every later step copies that zero step's features. Equal to `torch(obs)` bit for
+        bit (each step's features depend on its observation alone; a zero observation inside
+        an episode has the zero step's features anyway), and much cheaper when the longest
+        episode is far shorter than the horizon (CartPole: 500 steps, often ~20 used)."""
+        T = obs.shape[-2]
+        nonzero = (obs != 0).reshape(-1, T, obs.shape[-1]).any(-1).any(0)       # (T,)
+        live = int(torch.nonzero(nonzero)[-1]) + 2 if bool(nonzero.any()) else 1
+        if live >= T:
+            return self.torch(obs)
+        feats = self.torch(obs[..., :live, :])
+        rest = feats[..., live - 1:live, :].expand(*feats.shape[:-2], T - live, feats.shape[-1])
+        return torch.cat([feats, rest], dim=-2)
 
     def state_dict(self) -> dict[str, Any]:
         """Per-agent state (only the random features have any)."""
@@ -187,6 +221,8 @@ def torch_linear_init(gen: np.random.Generator, fan_in: int, fan_out: int
 
 class RandomReLUFeatures(Features):
     """relu(obs @ W + b) with fixed per-agent W (B, D, F), b (B, F) on raw observations."""
+
+    per_agent = True
 
     def __init__(self, weight: np.ndarray, bias: np.ndarray, device: str | torch.device = "cpu"):
         self.device = torch.device(device)
