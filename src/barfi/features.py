@@ -79,20 +79,23 @@ class Features:
         return out
 
     def torch_padded(self, obs: torch.Tensor) -> torch.Tensor:
-        """`torch(obs)` for obs (B, ..., T, D) padded with zeros past the episodes' ends: the
-        map runs only on the steps up to the last nonzero observation (plus one zero step),
-        and every later step copies that zero step's features. Equal to `torch(obs)` bit for
-        bit (each step's features depend on its observation alone; a zero observation inside
-        an episode has the zero step's features anyway), and much cheaper when the longest
-        episode is far shorter than the horizon (CartPole: 500 steps, often ~20 used)."""
-        T = obs.shape[-2]
-        nonzero = (obs != 0).reshape(-1, T, obs.shape[-1]).any(-1).any(0)       # (T,)
-        live = int(torch.nonzero(nonzero)[-1]) + 2 if bool(nonzero.any()) else 1
-        if live >= T:
+        """`torch(obs)` for obs (B, ..., D) padded with zero observations past the episodes'
+        ends: the map runs only on the nonzero observations (plus two zero ones), and every
+        zero observation gets the zero one's features. Equal to `torch(obs)` bit for bit for
+        maps without per-agent state (each row's features depend on its observation alone,
+        computed by the same kernels as long as at least two rows go through the matrix
+        product), and much cheaper when episodes are far shorter than the horizon (CartPole:
+        500 steps, ~20 used early on)."""
+        flat = obs.reshape(-1, obs.shape[-1])
+        live = (flat != 0).any(-1)
+        if self.per_agent or bool(live.all()):
             return self.torch(obs)
-        feats = self.torch(obs[..., :live, :])
-        rest = feats[..., live - 1:live, :].expand(*feats.shape[:-2], T - live, feats.shape[-1])
-        return torch.cat([feats, rest], dim=-2)
+        rows = torch.nonzero(live).reshape(-1)
+        zeros = torch.zeros((2, flat.shape[1]), dtype=flat.dtype, device=flat.device)
+        feats = self.torch(torch.cat([flat[rows], zeros]))
+        out = feats[-1].expand(flat.shape[0], feats.shape[1]).clone()
+        out[rows] = feats[:-2]
+        return out.reshape(obs.shape[:-1] + (feats.shape[1],))
 
     def state_dict(self) -> dict[str, Any]:
         """Per-agent state (only the random features have any)."""
