@@ -88,9 +88,9 @@ class Features:
         500 steps, ~20 used early on)."""
         flat = obs.reshape(-1, obs.shape[-1])
         live = (flat != 0).any(-1)
-        if self.per_agent or bool(live.all()):
-            return self.torch(obs)
         rows = torch.nonzero(live).reshape(-1)
+        if self.per_agent or 2 * len(rows) > len(live):       # gathering would cost more
+            return self.torch(obs)
         zeros = torch.zeros((2, flat.shape[1]), dtype=flat.dtype, device=flat.device)
         feats = self.torch(torch.cat([flat[rows], zeros]))
         out = feats[-1].expand(flat.shape[0], feats.shape[1]).clone()
