@@ -247,3 +247,25 @@ def test_policy_sync_and_state_round_trip():
     other = make_policy(GRID, 16, BlockStreams([3, 4]))
     other.load_state_dict(pol.state_dict())
     np.testing.assert_array_equal(other.probs_np(feats), pol.probs_np(feats))
+
+
+@pytest.mark.parametrize("env", ["cartpole", "mountaincar", "gridworld"])
+def test_live_only_features_are_bit_identical(env):
+    """`torch_padded` (features of the nonzero observations only) and `np_rows` (features of
+    the running agents only) give exactly the full maps' values where they are used, including
+    a block with a single running agent (numpy's matrix-vector kernel rounds differently)."""
+    from barfi.envs import ENVS
+
+    spec = ENVS[env]
+    feats = spec.make_features(BlockStreams([0, 1, 2]), "cpu", None)
+    rng = np.random.default_rng(1)
+    low, high = np.asarray(spec.obs_low, float), np.asarray(spec.obs_high, float)
+    obs = low + (high - low) * rng.uniform(size=(6, 4, 40, len(low)))
+    for i, length in enumerate(rng.integers(1, 15, size=24)):      # mostly padding
+        obs.reshape(24, 40, -1)[i, length:] = 0.0
+    for o in (torch.as_tensor(obs), torch.as_tensor(obs, dtype=torch.float32)):
+        assert torch.equal(feats.torch_padded(o), feats.torch(o))
+    step = obs[:, 0, 0]                                                  # (6, D)
+    for running in ([1, 0, 0, 0, 0, 0], [0, 1, 1, 0, 1, 0], [1] * 6):
+        running = np.array(running, bool)
+        assert np.array_equal(feats.np_rows(step, running)[running], feats.np(step)[running])

@@ -138,8 +138,9 @@ def run_episode(env: Any, learner: Any, aux: Any, streams: BlockStreams, spec: A
     aux_noise = streams.uniform("aux", (H,))
     learner.begin_episode()
     obs_buf[:, 0] = obs
+    partial = False            # some agents finished: the learner may skip their features
     for t in range(H):
-        actions = learner.act(obs, t)
+        actions = learner.act(obs, t, running) if partial else learner.act(obs, t)
         if not is_discrete:
             # A diverged agent's NaN actions must not reach the simulator.
             actions = np.nan_to_num(actions, nan=0.0, posinf=0.0, neginf=0.0)
@@ -154,8 +155,10 @@ def run_episode(env: Any, learner: Any, aux: Any, streams: BlockStreams, spec: A
         terminated |= running & term
         running &= ~(term | trunc)
         obs = next_obs
-        if not running.any():
+        live = np.count_nonzero(running)
+        if live == 0:
             break
+        partial = live < B
     steps = np.arange(H + 1)[None, :]
     mask = (steps < length[:, None]).astype(np.float64)
     obs_buf = np.where((steps <= length[:, None])[..., None], obs_buf, 0.0)

@@ -143,7 +143,7 @@ class BarfiLearner(PolicyLearner):
         reward: "primary" (r_p), "naive" (r_p + r_aux), "phi" (r_phi with a graph to phi) or
         "phi-detached" (r_phi as data); gamma: a float, a (B,) array or a (B,) tensor (may
         carry a graph); entropy_weight: a float or a per-agent value (`Learner.per_agent`)."""
-        feats = self.features.torch(episodes["obs"])
+        feats = self.features.torch_padded(episodes["obs"])
         mask = episodes["mask"]
         if reward == "primary":
             r = episodes["r_p"]
@@ -308,7 +308,7 @@ class BarfiLearner(PolicyLearner):
     def _episode_metrics(self, episode: EpisodeBatch) -> dict[str, np.ndarray]:
         obs = torch.as_tensor(episode.obs, dtype=torch.float32, device=self.device)
         mask = torch.as_tensor(episode.mask, dtype=torch.float32, device=self.device)
-        phi = self.reward_head.coefficients(self.features.torch(obs))       # (B, T, 3)
+        phi = self.reward_head.coefficients(self.features.torch_padded(obs))       # (B, T, 3)
         r_p = torch.as_tensor(episode.r_p, dtype=torch.float32, device=self.device)
         r_aux = torch.as_tensor(episode.r_aux, dtype=torch.float32, device=self.device)
         r_phi = alignment_reward(phi, r_p, r_aux)

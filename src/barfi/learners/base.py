@@ -118,8 +118,9 @@ class Learner:
         """Draw this episode's policy noise (one row per possible step) from the `policy` stream."""
         raise NotImplementedError
 
-    def act(self, obs: np.ndarray, t: int) -> np.ndarray:
-        """Actions (B,) int64 or (B, A) float64 for step t of the current episode."""
+    def act(self, obs: np.ndarray, t: int, running: np.ndarray | None = None) -> np.ndarray:
+        """Actions (B,) int64 or (B, A) float64 for step t of the current episode; with
+        `running` ((B,) bool) only those agents' actions are used (the others may be any)."""
         raise NotImplementedError
 
     def end_episode(self, episode: EpisodeBatch, index: int) -> dict[str, np.ndarray]:

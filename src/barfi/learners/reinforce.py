@@ -189,14 +189,18 @@ class PolicyLearner(Learner):
         else:
             self._noise = self.streams.normal("policy", (self.horizon, self.spec.action_dim))
 
-    def act(self, obs: np.ndarray, t: int) -> np.ndarray:
-        return self.policy.act(self.features.np(obs), self._noise[:, t])
+    def act(self, obs: np.ndarray, t: int, running: np.ndarray | None = None) -> np.ndarray:
+        """Actions for step t; with `running` ((B,) bool) the features of the other agents
+        (whose actions the loop ignores) are not computed."""
+        feats = self.features.np(obs) if running is None else \
+            self.features.np_rows(obs, running)
+        return self.policy.act(feats, self._noise[:, t])
 
     # --- learning helpers ---
     def tensors(self, episodes) -> dict[str, torch.Tensor]:
         """`episode_tensors` plus feats = features.torch(obs) (float32)."""
         batch = episode_tensors(episodes, self.device)
-        batch["feats"] = self.features.torch(batch["obs"])
+        batch["feats"] = self.features.torch_padded(batch["obs"])
         return batch
 
     def parameters(self) -> list[torch.Tensor]:
