@@ -21,7 +21,7 @@ with P_pi[s, s'] = sum_a pi(a|s) P[s, a, s'], r_pi(s) = sum_a pi(a|s) r(s, a) an
 H_pi(s) the policy's entropy in s (maximum-entropy RL: the bonus is earned at every visit).
 A dense linear solve, differentiable in theta, r and gamma.
 
-Bi-level problem (paper-spec section 1 with tabular features):
+Bi-level problem (the paper's bi-level formulation, with tabular features):
     r_phi(s, a) = phi[s, 0] + phi[s, 1] r_p(s, a) + phi[s, 2] r_aux(s, a)
                   (phi (B, S, 3): a linear head on one-hot state features)
     gamma_phi   = sigmoid(psi), psi (B,)

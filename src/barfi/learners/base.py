@@ -75,7 +75,8 @@ class EpisodeBatch:
 
 
 class Learner:
-    """The training loop's view of a method. Subclasses implement the four abstract methods.
+    """The training loop's view of a method. Subclasses implement every method below that raises
+    `NotImplementedError` (begin_episode, act, end_episode, parameters, state_dict, load_state_dict).
 
     Per-agent independence is the contract: every loss is a sum over agents of per-agent losses,
     optimisers are elementwise, gradient clipping is per agent, and every random draw comes from
