@@ -323,7 +323,7 @@ def test_sweep_survives_random_sigkills(tmp_path):
     )
     grid = yaml.safe_load(config.read_text())
     for env in grid["envs"].values():
-        env.setdefault("fixed", {})["episodes"] = 80
+        env.setdefault("fixed", {})["episodes"] = 300
     config.write_text(yaml.safe_dump(grid, sort_keys=False))
     # The tuning half of the workflow: 20 training jobs and their aggregation. (Going on through
     # the selection checkpoint would double the time; `--until` past a checkpoint also trips
@@ -337,9 +337,14 @@ def test_sweep_survives_random_sigkills(tmp_path):
     clean_s = time.monotonic() - start
     runs = list((clean / "data" / "runs").rglob("*.nc"))
     assert len(runs) >= 20, f"only {len(runs)} runs; the fault sweep needs at least 20"
+    # Kill ages are drawn within the shortest job's lifetime as measured in the clean pass, so
+    # that a faster machine or faster code cannot make the jobs outlive no kill.
+    lifetimes = [float(b.read_text().splitlines()[1].split("\t")[0])
+                 for b in (clean / "logs").rglob("*.benchmark.tsv")]
+    assert lifetimes, "no benchmark files from the clean pass"
 
     faulty = tmp_path / "faulty"
-    killer = Killer(rng, kills=6)
+    killer = Killer(rng, kills=6, min_age=0.3, max_age=max(0.5, 0.9 * min(lifetimes)), p=0.8)
     killer.start()
     passes, start = [], time.monotonic()
     try:
