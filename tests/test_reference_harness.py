@@ -133,7 +133,7 @@ def test_trailing_mean():
     assert trailing_mean(x, 1) is x
 
 
-def _harness_cell(folder, seeds, shift=0.0, episodes=300):
+def _harness_cell(folder, seeds, shift=0.0, episodes=300, overrides="actor_lr=0.005"):
     """A harness output of one GridWorld cell (curves and its row) on `seeds`."""
     from benchmarks.reference.compare import curves_matrix, write_table
 
@@ -141,7 +141,7 @@ def _harness_cell(folder, seeds, shift=0.0, episodes=300):
     runs = {side: {s: rng.normal(90 + shift * (side == "barfi"), 1, episodes) for s in seeds}
             for side in ("reference", "barfi")}
     meta = {"env": "gridworld", "aux": "none", "method": "reinforce", "config": 0,
-            "episodes": episodes, "seeds": f"{seeds[0]}-{seeds[-1]}", "barfi_overrides": "a=1"}
+            "episodes": episodes, "seeds": f"{seeds[0]}-{seeds[-1]}", "barfi_overrides": overrides}
     folder.mkdir(parents=True, exist_ok=True)
     write_curves(runs, meta, folder / "gridworld__none__reinforce__c0.returns.nc")
     row = cell_row(meta, {k: curves_matrix(v) for k, v in runs.items()}, 90.0)
@@ -168,3 +168,16 @@ def test_merge_joins_disjoint_seeds_and_refuses_overlap(tmp_path):
     before = (tmp_path / "a" / "gridworld__none__reinforce__c0.returns.nc").read_bytes()
     assert merge(["--into", str(tmp_path / "a"), str(tmp_path / "b")]) == 2
     assert (tmp_path / "a" / "gridworld__none__reinforce__c0.returns.nc").read_bytes() == before
+
+
+def test_merge_compares_the_configuration_barfi_ran_not_the_override_text(tmp_path):
+    from benchmarks.reference.merge import main as merge
+
+    # A key the method does not read (an earlier harness passed critic_lr to REINFORCE) and a
+    # published default spelled out: the same configuration, so the seeds join.
+    _harness_cell(tmp_path / "a", [1, 2], overrides="actor_lr=0.005")
+    _harness_cell(tmp_path / "b", [3, 4], overrides="actor_lr=0.005;critic_lr=0.1;batch_size=1")
+    assert merge(["--into", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    # Another learning rate is another configuration: refused.
+    _harness_cell(tmp_path / "c", [5, 6], overrides="actor_lr=0.001")
+    assert merge(["--into", str(tmp_path / "a"), str(tmp_path / "c")]) == 2

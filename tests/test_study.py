@@ -244,3 +244,26 @@ def test_the_shipped_configs_expand():
     for name in ("config.yaml", "paper.yaml"):
         s = study(yaml.safe_load((REPO / "config" / name).read_text()))
         assert s.points() and len({p.config_id for p in s.points()}) > 1
+
+
+@pytest.mark.parametrize("name", ["ci.yaml", "config.yaml", "paper.yaml"])
+def test_a_config_id_means_one_set_of_hyperparameters_per_env_and_method(name):
+    """The aggregate keeps one set of hyperparameters per (method, config id) of an env, across
+    its aux rewards. Published defaults that depend on the aux reward (GridWorld's centre-bonus
+    actor-critic-PBRS, MountainCar's velocity reward) must therefore give other ids."""
+    path = REPO / "config" / name
+    seen: dict[tuple, tuple] = {}
+    for p in study(yaml.safe_load(path.read_text())).points():
+        hp = seen.setdefault((p.env, p.method, p.config_id), (p.aux, p.run.hp))
+        assert hp[1] == p.run.hp, (f"{p.env}/{p.method} config {p.config_id}: other "
+                                   f"hyperparameters for aux {p.aux} than for aux {hp[0]}")
+
+
+def test_aux_dependent_published_defaults_are_written_out():
+    cfg = _with(ci_config(), f"{GW}.aux", ["distance", "center-bonus"])
+    cfg = _with(cfg, f"{GW}.methods.actor-critic-pbrs", None)
+    cfg["envs"]["gridworld"]["methods"]["actor-critic-pbrs"] = None
+    points = {p.aux: p for p in study(cfg).points() if p.method == "actor-critic-pbrs"}
+    assert points["distance"].config_id != points["center-bonus"].config_id
+    assert points["center-bonus"].overrides["actor_lr"] == 1e-4
+    assert "actor_lr" not in points["distance"].overrides

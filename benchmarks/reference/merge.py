@@ -20,34 +20,39 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from barfi.config import resolve_config, seed_ranges, valid_keys
 from barfi.dataset import atomic_path
 from benchmarks.reference.cells import SOLVE_THRESHOLDS
 from benchmarks.reference.compare import SIDES, cell_row, read_curves, write_table
 from benchmarks.reference.summary import write_summary
 
 # Attributes that must agree for two runs to be one cell.
-SAME = ("env", "aux", "method", "config", "episodes", "barfi_overrides")
+SAME = ("env", "aux", "method", "config", "episodes")
 
 
-def seed_ranges(seeds: list[int]) -> str:
-    """[1, 2, 3, 7] -> '1-3,7'."""
-    parts, start = [], None
-    for i, s in enumerate(seeds):
-        if start is None:
-            start = s
-        if i + 1 == len(seeds) or seeds[i + 1] != s + 1:
-            parts.append(f"{start}-{s}" if s != start else f"{s}")
-            start = None
-    return ",".join(parts)
+def effective_config(attrs) -> tuple:
+    """The configuration barfi actually ran: the overrides a cell's file records, minus keys the
+    method does not read (earlier harness versions passed those along; they change nothing),
+    resolved against the published defaults."""
+    env, aux, method = (str(attrs[k]) for k in ("env", "aux", "method"))
+    keep = set(valid_keys(method, env))
+    text = str(attrs.get("barfi_overrides", ""))
+    items = dict(kv.split("=", 1) for kv in text.split(";") if kv)
+    config = resolve_config(env, aux, method, {k: v for k, v in items.items() if k in keep})
+    return config.hp, config.env_options
 
 
 def check_cell(dest: Path, source: Path) -> None:
     """Raise ValueError unless `source`'s run can join `dest`'s: the same cell, other seeds."""
     a, b = read_curves(dest), read_curves(source)
+    if effective_config(a.attrs) != effective_config(b.attrs):
+        raise ValueError(f"{source.name}: barfi's configuration differs "
+                         f"({b.attrs.get('barfi_overrides')!r} in the source, "
+                         f"{a.attrs.get('barfi_overrides')!r} in {dest})")
     for key in SAME:
         if str(a.attrs.get(key)) != str(b.attrs.get(key)):
-            raise ValueError(f"{source.name}: {key} differs ({a.attrs.get(key)!r} here, "
-                             f"{b.attrs.get(key)!r} in {dest})")
+            raise ValueError(f"{source.name}: {key} differs ({b.attrs.get(key)!r} in the source, "
+                             f"{a.attrs.get(key)!r} in {dest})")
     overlap = sorted(set(a.seed.values.tolist()) & set(b.seed.values.tolist()))
     if overlap:
         raise ValueError(f"{source.name}: seeds {overlap} are already in {dest}")

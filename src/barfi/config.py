@@ -32,6 +32,14 @@ def published_defaults(env: str, method: str, aux: str | None = None) -> dict[st
     return {k: v for k, v in values.items() if k in readable}
 
 
+def aux_published_defaults(env: str, method: str, aux: str) -> dict[str, Any]:
+    """The published defaults of `method` on `env` that `aux` changes: those of
+    `published_defaults(env, method, aux)` that differ from the aux-independent ones."""
+    common = published_defaults(env, method)
+    return {k: v for k, v in published_defaults(env, method, aux).items()
+            if k not in common or common[k] != v}
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """One training run: what to train on, with what, and how."""

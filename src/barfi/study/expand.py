@@ -9,7 +9,7 @@ import itertools
 from pathlib import Path
 from typing import Any, Iterator
 
-from barfi.config import METHODS, ConfigError, parse_seeds, resolve_config
+from barfi.config import METHODS, ConfigError, aux_published_defaults, parse_seeds, resolve_config
 from barfi.envs import ENVS
 from barfi.study.naming import config_id
 from barfi.study.points import Cell, GridPoint, Resources
@@ -180,9 +180,14 @@ class _Expansion:
         fixed = {k: f"{at_env}.fixed.{k}" for k in spec.get("fixed") or {}}
         fixed.update({k: f"{at_env}.per_aux.{aux}.fixed.{k}" for k in extra.get("fixed") or {}})
         fixed_values = {**(spec.get("fixed") or {}), **(extra.get("fixed") or {})}
+        # Published defaults that depend on the aux reward are written out as overrides: a
+        # config id then names the same hyperparameters for every aux reward of a method (the
+        # aggregate keeps one set of hyperparameters per method and config id).
+        of_aux = aux_published_defaults(env, method, aux)
+        where_aux = {k: f"{at_env}.aux ({aux}: published {k})" for k in of_aux}
         for values, at in _grid(grid, at_m):
-            where = {**fixed, **{k: f"{at}.{k}" for k in values}}
-            run = _resolve(env, aux, method, {**fixed_values, **values}, where, at)
+            where = {**where_aux, **fixed, **{k: f"{at}.{k}" for k in values}}
+            run = _resolve(env, aux, method, {**of_aux, **fixed_values, **values}, where, at)
             if run.hp.episodes < self.last:
                 raise StudyError("selection.last", f"last={self.last} exceeds the budget of "
                                  f"{env}/{aux}/{method} (episodes={run.hp.episodes})")

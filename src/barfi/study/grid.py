@@ -92,8 +92,10 @@ class Study:
     def config_table_rows(self, env: str | None = None) -> list[list[str]]:
         """data/configs.tsv (every env) or data/configs/{env}.tsv: one row per config id, one
         column per hyperparameter it overrides (empty = the published default). An id hashes
-        its overrides only, so it means the same overrides in every env, aux and method
-        (`aggregate --config-table` checks the runs against it)."""
+        its overrides only, so it means the same overrides in every env, aux and method;
+        published defaults that depend on the aux reward count as overrides, so an id also means
+        the same hyperparameters for every aux reward (`aggregate --config-table` checks the runs
+        against it)."""
         table = {p.config_id: p.overrides for p in self.points(env)}
         keys = sorted({k for overrides in table.values() for k in overrides})
         rows = [["config_id", *keys]]
