@@ -105,10 +105,13 @@ def run_episode(env: GridWorldBatched, learner, rs: np.random.RandomState, noop_
 
 
 def run(seed: int, episodes: int, noop_last=False, f32=False, decorrelate=False,
-        barfi_init=False):
+        barfi_init=False, method="reinforce"):
     """One replayed run: per-episode primary returns, lengths, terminated flags, and traces."""
     rs = np.random.RandomState(seed + (1000 if decorrelate else 0))
-    learner = replay_learner("gridworld", "none", seed, {"episodes": episodes}, barfi_init)
+    overrides = {"episodes": episodes}
+    if method == "actor-critic":          # configuration 0 of the reference's sweep
+        overrides.update(actor_lr=0.005, critic_lr=0.005)
+    learner = replay_learner("gridworld", "none", seed, overrides, barfi_init, method)
     rounded = (lambda o: o.astype(np.float32).astype(np.float64)) if f32 else (lambda o: o)
     env = GridWorldBatched(1)
     returns, lengths, reached, trace = [], [], [], []
@@ -135,11 +138,12 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=2000)
     for flag in ("noop-last", "f32", "decorrelate", "barfi-init"):
         parser.add_argument(f"--{flag}", action="store_true")
+    parser.add_argument("--method", choices=["reinforce", "actor-critic"], default="reinforce")
     parser.add_argument("--dump")
     args = parser.parse_args()
     torch.set_num_threads(1)
     returns, lengths, reached, trace = run(args.seed, args.episodes, args.noop_last, args.f32,
-                                           args.decorrelate, args.barfi_init)
+                                           args.decorrelate, args.barfi_init, args.method)
     if args.dump:
         with open(args.dump, "wb") as fh:
             pickle.dump(trace, fh)

@@ -50,25 +50,35 @@ class _Draw:
         return self.u
 
 
-def reference_initial_weights(seed: int, n_features: int, n_actions: int):
-    """torch.manual_seed(seed); one draw for the tile coder's dummy parameter; nn.Linear."""
+def reference_initial_weights(seed: int, n_features: int, n_actions: int, critic=False):
+    """torch.manual_seed(seed); one draw for the tile coder's dummy parameter; the policy's
+    nn.Linear; and, for actor-critic, the critic's nn.Linear(F, 1) after it."""
     torch.manual_seed(seed)
     torch.rand(1)
     linear = torch.nn.Linear(n_features, n_actions)
-    return linear.weight.detach().T.clone(), linear.bias.detach().clone()
+    weights = [linear.weight.detach().T.clone(), linear.bias.detach().clone()]
+    if critic:
+        value = torch.nn.Linear(n_features, 1)
+        weights += [value.weight.detach()[0].clone(), value.bias.detach().clone()]
+    return weights
 
 
-def replay_learner(env: str, aux: str, seed: int, overrides: dict, barfi_init: bool):
-    """barfi's REINFORCE learner for one seed, with the reference's initial weights (torch's)
-    unless `barfi_init`."""
-    config = resolve_config(env, aux, "reinforce", overrides)
+def replay_learner(env: str, aux: str, seed: int, overrides: dict, barfi_init: bool,
+                   method: str = "reinforce"):
+    """barfi's REINFORCE (or actor-critic) learner for one seed, with the reference's initial
+    weights (torch's) unless `barfi_init`."""
+    config = resolve_config(env, aux, method, overrides)
     spec = ENVS[env]
     learner = make_learner(config, spec, BlockStreams([seed]), "cpu")
     if not barfi_init:
-        weight, bias = reference_initial_weights(seed, learner.features.dim, spec.n_actions)
+        critic = method == "actor-critic"
+        weights = reference_initial_weights(seed, learner.features.dim, spec.n_actions, critic)
         with torch.no_grad():
-            learner.policy.weight.copy_(weight[None])
-            learner.policy.bias.copy_(bias[None])
+            learner.policy.weight.copy_(weights[0][None])
+            learner.policy.bias.copy_(weights[1][None])
+            if critic:
+                learner.critic.weight.copy_(weights[2][None])
+                learner.critic.bias.copy_(weights[3])
         learner.policy.sync()
     return learner
 
