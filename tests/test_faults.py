@@ -338,7 +338,7 @@ def test_sweep_survives_random_sigkills(tmp_path):
     runs = list((clean / "data" / "runs").rglob("*.nc"))
     assert len(runs) >= 20, f"only {len(runs)} runs; the fault sweep needs at least 20"
     # Kill ages are drawn within the shortest job's lifetime as measured in the clean pass, so
-    # that a faster machine or faster code cannot make the jobs outlive no kill.
+    # that on a faster machine or with faster code the jobs still live long enough to be killed.
     lifetimes = [float(b.read_text().splitlines()[1].split("\t")[0])
                  for b in (clean / "logs").rglob("*.benchmark.tsv")]
     assert lifetimes, "no benchmark files from the clean pass"

@@ -23,6 +23,16 @@ BOOTSTRAP_REPS = 10_000
 SIDES = ("reference", "barfi")
 
 
+def overrides_text(overrides: dict) -> str:
+    """barfi's overrides as a cell's files record them: 'k=v;k=v', keys sorted."""
+    return ";".join(f"{k}={v}" for k, v in sorted(overrides.items()))
+
+
+def overrides_from_text(text: str) -> dict[str, str]:
+    """The inverse of `overrides_text` (values stay strings, as `--set` gives them)."""
+    return dict(kv.split("=", 1) for kv in text.split(";") if kv)
+
+
 def curves_matrix(runs: dict[int, np.ndarray]) -> np.ndarray:
     """(seeds, episodes) in seed order; shorter runs are padded with NaN."""
     n = max(len(r) for r in runs.values())
@@ -58,6 +68,10 @@ class SideSummary:
     finite_finals: np.ndarray
 
 
+def ci_excludes_0(low: float, high: float) -> bool:
+    return bool(low > 0 or high < 0)
+
+
 def summarise(curves: np.ndarray, threshold: float | None) -> SideSummary:
     finals = final_performance(curves, FINAL_EPISODES)
     finite = finals[np.isfinite(finals)]
@@ -84,7 +98,7 @@ def cell_row(meta: dict, curves: dict[str, np.ndarray], threshold: float | None)
     row["diff_mean"] = s["barfi"].mean - s["reference"].mean
     row["diff_ci_low"], row["diff_ci_high"] = diff_ci(s["barfi"].finite_finals,
                                                       s["reference"].finite_finals)
-    row["diff_ci_excludes_0"] = bool(row["diff_ci_low"] > 0 or row["diff_ci_high"] < 0)
+    row["diff_ci_excludes_0"] = ci_excludes_0(row["diff_ci_low"], row["diff_ci_high"])
     if threshold is not None:
         table = [[round(s[side].solved * s[side].n), s[side].n - round(s[side].solved * s[side].n)]
                  for side in SIDES]

@@ -23,7 +23,8 @@ import xarray as xr
 from barfi.config import resolve_config, seed_ranges, valid_keys
 from barfi.dataset import atomic_path
 from benchmarks.reference.cells import SOLVE_THRESHOLDS
-from benchmarks.reference.compare import SIDES, cell_row, read_curves, write_table
+from benchmarks.reference.compare import (SIDES, cell_row, overrides_from_text, read_curves,
+                                          write_table)
 from benchmarks.reference.summary import write_summary
 
 # Attributes that must agree for two runs to be one cell.
@@ -36,8 +37,7 @@ def effective_config(attrs) -> tuple:
     resolved against the published defaults."""
     env, aux, method = (str(attrs[k]) for k in ("env", "aux", "method"))
     keep = set(valid_keys(method, env))
-    text = str(attrs.get("barfi_overrides", ""))
-    items = dict(kv.split("=", 1) for kv in text.split(";") if kv)
+    items = overrides_from_text(str(attrs.get("barfi_overrides", "")))
     config = resolve_config(env, aux, method, {k: v for k, v in items.items() if k in keep})
     return config.hp, config.env_options
 

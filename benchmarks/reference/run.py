@@ -25,8 +25,8 @@ from barfi.config import ConfigError, parse_seeds, parse_set_args, resolve_confi
 from benchmarks.reference.cells import (SOLVE_THRESHOLDS, Cell, CellError, grid_points,
                                         paper_cells, parse_cell, read_sweep, reference_index,
                                         translate)
-from benchmarks.reference.compare import (FINAL_EPISODES, cell_row, curves_matrix, write_curves,
-                                          write_table)
+from benchmarks.reference.compare import (FINAL_EPISODES, cell_row, curves_matrix,
+                                          overrides_text, write_curves, write_table)
 from benchmarks.reference.sides import ReferenceJob, SideError, run_barfi, run_reference
 from benchmarks.reference.summary import write_summary
 
@@ -106,7 +106,7 @@ def run_cell(cell: Cell, seeds: list[int], args, extra: dict) -> Path:
     barfi_runs = run_barfi(cell, t.overrides, seeds, report)
     job = ReferenceJob(cell, args.ref, args.ref_python, sweep, point, args.episodes)
     ref_runs = run_reference(job, seeds, args.jobs, report)
-    overrides = ";".join(f"{k}={v}" for k, v in sorted(t.overrides.items()))
+    overrides = overrides_text(t.overrides)
     meta = {"env": cell.env, "aux": cell.aux, "method": cell.method, "config": args.config,
             "episodes": curves_matrix(ref_runs).shape[1], "seeds": args.seeds,
             "reference_sweep": str(cell.sweep_path(args.ref).relative_to(args.ref)),

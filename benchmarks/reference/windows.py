@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.reference.compare import diff_ci, read_curves
+from benchmarks.reference.compare import SIDES, ci_excludes_0, diff_ci, read_curves
 
 
 def window(text: str) -> tuple[int, int]:
@@ -28,7 +28,7 @@ def window_rows(folder: Path, windows: list[tuple[int, int]]) -> list[str]:
     rows = []
     for path in sorted(folder.glob("*.returns.nc")):
         curves = read_curves(path)
-        per_side = {side: curves["primary_return"].sel(side=side).values for side in ("reference", "barfi")}
+        per_side = {side: curves["primary_return"].sel(side=side).values for side in SIDES}
         cell = f"{curves.attrs['env']}/{curves.attrs['aux']}/{curves.attrs['method']}"
         for lo, hi in windows:
             if hi > curves.sizes["episode"]:
@@ -36,7 +36,7 @@ def window_rows(folder: Path, windows: list[tuple[int, int]]) -> list[str]:
             ref, ours = (np.nanmean(per_side[s][:, lo:hi], axis=1) for s in ("reference", "barfi"))
             ref, ours = ref[np.isfinite(ref)], ours[np.isfinite(ours)]
             ci_lo, ci_hi = diff_ci(ours, ref)
-            mark = " **≠0**" if ci_lo > 0 or ci_hi < 0 else ""
+            mark = " **≠0**" if ci_excludes_0(ci_lo, ci_hi) else ""
             rows.append(f"| {cell} | {lo}-{hi} | {len(ref)} / {len(ours)} | {ref.mean():.2f} | "
                         f"{ours.mean():.2f} | {ours.mean() - ref.mean():.2f} "
                         f"[{ci_lo:.2f}, {ci_hi:.2f}]{mark} |")
