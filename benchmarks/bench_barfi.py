@@ -9,7 +9,7 @@
 4. Per-seed wall time of `barfi` on GridWorld (2000 episodes, published config), one seed and a
    block of 40 seeds on one core, against the authors' 33 s per seed (../shared/anchors.md).
 
-Usage: python benchmarks/bench_barfi.py [--block 40] [--episodes 2000] [--skip-block]
+Usage: python benchmarks/bench_barfi.py [--blocks 1,40] [--episodes 2000] [--skip-block]
 """
 
 from __future__ import annotations
@@ -110,19 +110,21 @@ def memory_table(block: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--block", type=int, default=40)
+    parser.add_argument("--blocks", default="1,40",
+                        help="block sizes (agents per process) of the per-seed table")
     parser.add_argument("--episodes", type=int, default=2000)
     parser.add_argument("--skip-block", action="store_true")
     parser.add_argument("--memory-point", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    blocks = tuple(int(b) for b in args.blocks.split(","))
     torch.set_num_threads(1)
     if args.memory_point:
         method, steps, block = args.memory_point
         print(json.dumps(_memory_point(method, int(steps), int(block))))
         return
 
-    outer_step_times(args.block)
-    memory_table(args.block)
+    outer_step_times(blocks[-1])
+    memory_table(blocks[-1])
     print("\nFull run wall time, barfi vs reinforce, 1 seed, whole process")
     print("| env | episodes | reinforce s | barfi s | ratio |")
     print("|---|---|---|---|---|")
@@ -132,7 +134,7 @@ def main() -> None:
         b = time_train_process(env, aux, "barfi", 1, episodes)
         print(f"| {env} | {episodes} | {r:.1f} | {b:.1f} | {b / r:.2f} |")
     if not args.skip_block:
-        per_seed_table("gridworld", "none", "barfi", args.episodes, (1, args.block),
+        per_seed_table("gridworld", "none", "barfi", args.episodes, blocks,
                        AUTHORS_BARFI_GRIDWORLD_S)
 
 

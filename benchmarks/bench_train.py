@@ -6,7 +6,7 @@
    for a block of 40 seeds in one process on one core, against the authors' 17 s per seed on
    these machines (../shared/anchors.md).
 
-Usage: python benchmarks/bench_train.py [--envs gridworld,cartpole,...] [--block 40]
+Usage: python benchmarks/bench_train.py [--envs gridworld,cartpole,...] [--blocks 1,40]
        [--episodes 2000] [--halfcheetah-episodes 5]
 """
 
@@ -54,11 +54,13 @@ def loop_steps_per_s(env: str, episodes: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--envs", default="gridworld,mountaincar,cartpole,halfcheetah")
-    parser.add_argument("--block", type=int, default=40)
+    parser.add_argument("--blocks", default="1,40",
+                        help="block sizes (agents per process) of the per-seed table")
     parser.add_argument("--episodes", type=int, default=2000)
     parser.add_argument("--halfcheetah-episodes", type=int, default=5)
     parser.add_argument("--skip-block", action="store_true")
     args = parser.parse_args()
+    blocks = tuple(int(b) for b in args.blocks.split(","))
     torch.set_num_threads(1)
 
     print("| env | raw gym.make steps/s | reinforce loop steps/s | ratio |")
@@ -72,7 +74,7 @@ def main() -> None:
 
     if args.skip_block:
         return
-    per_seed_table("gridworld", "none", "reinforce", args.episodes, (1, args.block),
+    per_seed_table("gridworld", "none", "reinforce", args.episodes, blocks,
                    AUTHORS_REINFORCE_GRIDWORLD_S)
 
 

@@ -188,3 +188,65 @@ def test_train_needs_config_or_names(tmp_path, capsys):
     assert main(["train", "--config", str(tmp_path / "bad.json"), *out]) == EXIT_BAD_INPUT
     assert "is not a grid point file" in capsys.readouterr().err
     assert not (tmp_path / "x.nc").exists()
+
+
+def _pack_file(tmp_path, method, grid, seeds):
+    """A pack file of `method`'s GridWorld configurations `grid` (override dicts) x `seeds`,
+    its run files under tmp_path/runs."""
+    from barfi.study import GridPoint, Pack, config_id
+
+    points = []
+    for overrides in grid:
+        run = resolve_config("gridworld", "center-bonus", method, overrides)
+        points.append(GridPoint("gridworld", "center-bonus", method, config_id(run.overrides),
+                                run))
+    pack = Pack("gridworld", "center-bonus", method,
+                tuple((p, s) for p in points for s in seeds))
+    text = pack.to_json().replace('"data/runs/', f'"{tmp_path}/runs/')
+    path = tmp_path / "pack.json"
+    path.write_text(text)
+    return path, pack
+
+
+@pytest.mark.parametrize("method,grid", [
+    ("reinforce", [{"episodes": 5, "actor_lr": 1e-3}, {"episodes": 5, "actor_lr": 5e-3}]),
+    ("barfi", [{"episodes": 7, "first_mul": 0, "lambda_gamma": 0.25, "gamma_lr": 0.0},
+               {"episodes": 7, "first_mul": 0, "lambda_gamma": 4.0, "gamma_lr": 5e-3}]),
+])
+def test_train_pack_writes_each_agent_as_its_configuration_alone(tmp_path, method, grid):
+    """`--pack FILE` (the workflow's packed jobs): configurations x seeds in one block, each
+    agent's run file bit-identical to its configuration trained alone on its seed, carrying
+    its own config_id."""
+    import xarray as xr
+
+    path, pack = _pack_file(tmp_path, method, grid, seeds=(3, 4))
+    assert main(["train", "--pack", str(path), "--quiet"]) == 0
+    for (point, seed), out in zip(pack.agents, pack.outputs):
+        run_file = tmp_path / out.removeprefix("data/")
+        alone = tmp_path / f"alone-{point.config_id}-{seed}.nc"
+        assert main(["train", "--env", "gridworld", "--aux", "center-bonus", "--method", method,
+                     *[a for k, v in point.overrides.items() for a in ("--set", f"{k}={v}")],
+                     "--seed", str(seed), "--out", str(alone), "--quiet"]) == 0
+        with xr.open_dataset(run_file) as a, xr.open_dataset(alone) as b:
+            xr.testing.assert_equal(a.drop_vars("wall_time"), b.drop_vars("wall_time"))
+            assert a.attrs["config_id"] == point.config_id and a.attrs["seed"] == seed
+
+
+@pytest.mark.parametrize("extra,words", [
+    (["--env", "gridworld"], ["--pack names the agents", "--env"]),
+    (["--out-dir", "x"], ["--pack names the agents", "--out-dir"]),
+    (["--set", "episodes=3"], ["--pack names the agents", "--set"]),
+])
+def test_train_pack_stands_alone(tmp_path, capsys, extra, words):
+    path, pack = _pack_file(tmp_path, "reinforce", [{"episodes": 2}], seeds=(1,))
+    assert main(["train", "--pack", str(path), *extra]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and all(w in err for w in words), err
+    assert not (tmp_path / "runs").exists()
+    with pytest.raises(SystemExit) as exc:                   # argparse: exclusive options
+        main(["train", "--pack", str(path), "--seed", "1"])
+    assert exc.value.code == EXIT_BAD_INPUT
+    capsys.readouterr()
+    (tmp_path / "bad.json").write_text('{"env": "gridworld"}')
+    assert main(["train", "--pack", str(tmp_path / "bad.json")]) == EXIT_BAD_INPUT
+    assert "is not a pack file" in capsys.readouterr().err

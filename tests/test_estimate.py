@@ -33,48 +33,48 @@ def ci_estimate(tmp_path_factory):
 
 
 def test_jobs_are_the_studys():
-    """Tuning: every grid point on every block of its tuning seeds (the train rules of
-    `snakemake -n`: 10 on ci.yaml, test_pipeline.test_dry_run_ci); evaluation: one block set
-    per env x aux x method."""
+    """Tuning: the packs of the study (the train rules of `snakemake -n`: 6 on ci.yaml,
+    test_pipeline.test_dry_run_ci); evaluation: one block set per env x aux x method."""
     config = yaml.safe_load(Path(CI).read_text())
     study = Study.from_config(config)
     jobs = enumerate_jobs(load_study(CI))
     tuning = [j for j in jobs if j.stage == "tuning"]
     evaluation = [j for j in jobs if j.stage == "evaluation"]
-    expected_tuning = sum(len(c.all_points()) * len(c.blocks(c.tuning)) for c in study.cells)
-    assert len(tuning) == expected_tuning == 10
+    assert len(tuning) == len(study.tuning_packs()) == 6
     assert sum(j.seeds for j in tuning) == len(study.tuning_runs("gridworld")) == 20
-    assert len(evaluation) == sum(len(c.points) * len(c.blocks(c.evaluation))
+    assert len(evaluation) == sum(len(c.points) * len(c.evaluation_blocks())
                                   for c in study.cells) == 6
     assert sum(j.seeds for j in evaluation) == 12
-    # Each tuning job is a distinct grid point x block; budgets are the points' own.
-    assert len({(j.point.aux, j.point.method, j.point.config_id) for j in tuning}) == 10
     assert {j.point.run.hp.episodes for j in jobs} == {30}
 
 
 def test_table_and_json(ci_estimate):
     status, text, data = ci_estimate
     assert status == 0
-    assert re.search(r"^gridworld\s+16\s+32\s", text, re.M), text
-    assert re.search(r"^total\s+16\s+32\s", text, re.M), text
+    assert re.search(r"^gridworld\s+12\s+32\s", text, re.M), text
+    assert re.search(r"^total\s+12\s+32\s", text, re.M), text
     assert "wall time on 3 cores" in text and "extrapolated" in text
     assert data["configfile"] == CI and data["cores"] == 3 and data["timing_episodes"] == 2
     row = data["envs"]["gridworld"]
     assert (row["jobs"], row["tuning_jobs"], row["evaluation_jobs"], row["seed_runs"]) == \
-        (16, 10, 6, 32)
-    assert data["total"]["jobs"] == 16 and data["total"]["seed_runs"] == 32
+        (12, 6, 6, 32)
+    assert data["total"]["jobs"] == 12 and data["total"]["seed_runs"] == 32
     assert 0 < row["cpu_hours"] <= row["cpu_hours_at_horizon"]
     assert data["total"]["cpu_hours"] == pytest.approx(row["cpu_hours"])
     # Every job pays the start-up at least; the wall time is at least CPU-hours / cores.
-    assert row["cpu_hours"] >= 16 * data["startup_seconds"] / 3600
+    assert row["cpu_hours"] >= 12 * data["startup_seconds"] / 3600
     assert data["wall_hours"] >= row["cpu_hours"] / 3 - 1e-12
     # One timing per shape; BARFI (a warm-up schedule) in two phases: as configured and
     # with first_mul = 0, counted from its first outer step.
     phases = {(t["method"], t["phase"]) for t in data["timings"]}
     assert phases == {("reinforce", "whole"), ("actor-critic", "whole"), ("barfi", "warm-up"),
                       ("barfi", "learning")}
+    # Shapes include the block: packs of 4 agents (2 configurations x 2 tuning seeds), 2 for
+    # actor-critic's one configuration and for the evaluation blocks.
+    assert {(t["method"], t["seeds"]) for t in data["timings"]} == {
+        ("reinforce", 4), ("reinforce", 2), ("actor-critic", 2), ("barfi", 4), ("barfi", 2)}
     for t in data["timings"]:
-        assert (t["env"], t["seeds"], t["horizon"]) == ("gridworld", 2, 50)
+        assert (t["env"], t["horizon"]) == ("gridworld", 50)
         assert t["seconds_per_episode"] > 0 and 1 <= t["loop_steps_per_episode"] <= 50
         assert 1 <= t["counted"] < t["episodes"]
     learning = next(t for t in data["timings"] if t["phase"] == "learning")
@@ -89,7 +89,7 @@ def test_table_and_json(ci_estimate):
     (lambda d: _write(d / "bad.yaml", "seeds: [unclosed\n"), "not YAML"),
     (lambda d: _write(d / "list.yaml", "- 1\n- 2\n"), "YAML mapping"),
     (lambda d: _write(d / "badkey.yaml", Path(CI).read_text().replace(
-        "block_size: 2", "block_size: 0")), "seeds.block_size"),
+        "block_size: 4", "block_size: 0")), "seeds.block_size"),
     (lambda d: _write(d / "method.yaml", Path(CI).read_text().replace(
         "actor-critic:\n", "actor-critc:\n")), "unknown method"),
 ])

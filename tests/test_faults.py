@@ -314,8 +314,8 @@ def test_sweep_survives_random_sigkills(tmp_path):
     """>= 20 runs; a killer SIGKILLs several training jobs at random points; rerunning the
     workflow completes with the data of an undisturbed sweep."""
     rng = random.Random(fault_seed())
-    # config/ci.yaml's grid (10 configurations x 2 tuning seeds, in blocks of 2 seeds: 20 runs in
-    # 10 training jobs), with more episodes and frequent checkpoints so that kills land inside
+    # config/ci.yaml's grid (10 configurations x 2 tuning seeds, packed into blocks of at most 4
+    # agents: 20 runs in 6 training jobs), with more episodes and frequent checkpoints so that kills land inside
     # training loops as well as elsewhere.
     config = workflow_config(
         tmp_path,
@@ -325,7 +325,8 @@ def test_sweep_survives_random_sigkills(tmp_path):
     for env in grid["envs"].values():
         env.setdefault("fixed", {})["episodes"] = 300
     config.write_text(yaml.safe_dump(grid, sort_keys=False))
-    # The tuning half of the workflow: 20 training jobs and their aggregation. (Going on through
+    # The tuning half of the workflow: 6 training jobs (20 runs) and their aggregation. (Going
+    # on through
     # the selection checkpoint would double the time; `--until` past a checkpoint also trips
     # Snakemake's "out of jobs ready" error.)
     targets = ["data/aggregated/gridworld.tuning.nc"]

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from barfi.study import Study
 from test_study import _with   # the bad-config cases are built as in tests/test_study.py
 
 REPO = Path(__file__).resolve().parents[1]
@@ -154,21 +155,28 @@ def test_dry_run_ci(tree):
     cfg = ci_config()["envs"]["gridworld"]
     n_configs = 2 + 1 + 2            # reinforce x2, actor-critic, barfi x2 (config/ci.yaml)
     assert len(cfg["aux"]) == 2 and set(cfg["methods"]) == {"reinforce", "actor-critic", "barfi"}
-    # Before the selection checkpoint only the tuning blocks are known: one job per grid point.
-    assert train_jobs(counts) == len(cfg["aux"]) * n_configs
+    # Before the selection checkpoint only the tuning jobs are known: per aux reward one pack
+    # per method (block_size 4 = 2 configurations x 2 tuning seeds).
+    assert train_jobs(counts) == len(cfg["aux"]) * 3
+    assert counts.get("pack_file") == len(cfg["aux"]) * 3
     assert counts.get("grid_point") == len(cfg["aux"]) * n_configs
     for rule in ("config_table", "select_tuning", "select", "report", "all"):
         assert counts.get(rule) == 1, (rule, counts)
     # One aggregate rule, two stages: the tuning runs (split) and every run.
     assert counts.get("aggregate") == 2 and counts.get("run_list") == 2, counts
     assert not (tree / "data" / "runs").exists()
-    # The shell line of a training job: the grid point's file, the whole block of seeds, a
+    # The shell line of a training job: the pack's file (its agents, seeds and run files), a
     # checkpoint directory outside the outputs.
     proc = snakemake(tree, "-n", "-p", "--configfile", "config/ci.yaml", timeout=120)
     lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "barfi train" in ln]
-    assert lines and all("--seeds 1-2" in ln and "--checkpoint-dir data/checkpoints/" in ln
-                         and "--set" not in ln for ln in lines)
-    assert any("--config data/configs/gridworld/none/reinforce/21c5ea45.json" in ln
+    assert lines and all("--pack data/packs/gridworld/" in ln
+                         and "--checkpoint-dir data/checkpoints/" in ln
+                         and "--set" not in ln and "--seeds" not in ln for ln in lines)
+    reinforce = Study.from_config(ci_config()).cell("gridworld", "none").points["reinforce"]
+    pack = next(pk for pk in Study.from_config(ci_config()).tuning_packs()
+                if pk.aux == "none" and pk.method == "reinforce")
+    assert sorted(pack.config_ids) == sorted(reinforce) == ["21c5ea45", "8acabae8"]
+    assert any(f"--pack data/packs/gridworld/none/reinforce/pack-{pack.pack_id}.json" in ln
                for ln in lines)
     # The published single-set rule: no selection checkpoint, no evaluation runs.
     cfg = ci_config()
@@ -178,7 +186,7 @@ def test_dry_run_ci(tree):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     counts = job_counts(proc.stdout)
     assert "select_tuning" not in counts and counts.get("aggregate") == 1, counts
-    assert train_jobs(counts) == len(cfg["envs"]["gridworld"]["aux"]) * n_configs
+    assert train_jobs(counts) == len(cfg["envs"]["gridworld"]["aux"]) * 3
     assert "The run involves checkpoint jobs" not in proc.stdout + proc.stderr
 
 
@@ -256,12 +264,13 @@ def test_ci_grid_end_to_end(ci_run):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     bare = without_installation_on_path(env_for(root))["PATH"]
     assert shutil.which("barfi", path=bare) is None and shutil.which("snakemake", path=bare) is None
-    # The cost, before the first job: 2 aux x 5 configs tuning blocks now, 2 aux x 3 methods
-    # evaluation blocks after the selection; 3 s start-up + 2 seeds x 30 episodes x 3.8 ms each.
+    # The cost, before the first job: 2 aux x 3 methods tuning packs now (20 runs), 2 aux x 3
+    # methods evaluation blocks after the selection; 2.5 s start-up per job + 30 episodes x 3.8
+    # ms per run.
     cost = [ln for ln in proc.stderr.splitlines() if ln.startswith("barfi: ")]
     assert cost and cost[0].startswith(
-        "barfi: 10 training jobs (20 seed runs) to run now, up to 6 more (12 seed runs) on the "
-        "evaluation seeds after the selection; expected about 44 CPU-seconds of training"), cost
+        "barfi: 6 training jobs (20 seed runs) to run now, up to 6 more (12 seed runs) on the "
+        "evaluation seeds after the selection; expected about 34 CPU-seconds of training"), cost
     assert proc.stderr.index(cost[0]) < proc.stderr.index("rule train_"), "printed before a job"
     import xarray as xr
 
@@ -337,13 +346,18 @@ def test_changes_rerun_exactly_the_affected_jobs(ci_run):
     training; a training-code change reruns every training job."""
     root, proc = ci_run
     assert proc.returncode == 0
-    # A new lambda_gamma value: one new configuration x 2 aux rewards.
+    # A new lambda_gamma value: one new configuration x 2 aux rewards. It reruns the packs
+    # that changed (barfi's, whose 3 configurations x 2 seeds no longer fit one block of 4),
+    # and no other training job.
     cfg = ci_config()
-    cfg["envs"]["gridworld"]["methods"]["barfi"]["lambda_gamma"] = [0.25, 2]
+    cfg["envs"]["gridworld"]["methods"]["barfi"]["lambda_gamma"] = [0.25, 1, 2]
     (root / "changed.yaml").write_text(yaml.safe_dump(cfg))
     dry = snakemake(root, "-n", "--configfile", "changed.yaml")
     counts = job_counts(dry.stdout)
-    assert train_jobs(counts) == 2, counts
+    old = {pk.pack_id for pk in Study.from_config(ci_config()).tuning_packs()}
+    changed = [pk for pk in Study.from_config(cfg).tuning_packs() if pk.pack_id not in old]
+    assert changed and {pk.method for pk in changed} == {"barfi"}
+    assert train_jobs(counts) == len(changed), counts
     assert counts.get("grid_point") == 2, counts
     assert counts.get("aggregate") == 2, counts          # the tuning stage, then the final one
     # The config tables rerun, saying so in a line of hashes, not the whole grid.
@@ -376,7 +390,7 @@ def test_changes_rerun_exactly_the_affected_jobs(ci_run):
     try:
         learner.write_text(original + "\n# changed\n")
         counts = job_counts(snakemake(root, "-n", "--configfile", "config/ci.yaml").stdout)
-        assert train_jobs(counts) == 2 * 5, counts
+        assert train_jobs(counts) == 2 * 3, counts
         assert counts.get("select_tuning") == 1, counts
     finally:
         learner.write_text(original)

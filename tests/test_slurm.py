@@ -180,15 +180,15 @@ def test_tiny_grid_through_slurm_profile_equals_local_run(slurm_cluster, tmp_pat
 
 
 def _long_training_config(tmp_path: Path) -> Path:
-    """One training job of two seeds that runs long enough (about 2 s of CPU for the imports,
+    """One training job (a pack: two configurations x two seeds) that runs long enough (about 2 s of CPU for the imports,
     then about 20 s of training on the machine we measured) to be interrupted in the middle. No periodic checkpoint: a resume can only come from the checkpoint that
     `barfi train` writes when SLURM signals it."""
     return workflow_config(
         tmp_path,
-        seeds={"tuning": "1-2", "evaluation": "3-4", "block_size": 2},
+        seeds={"tuning": "1-2", "evaluation": "3-4", "block_size": 4},
         train={"checkpoint_every": 100000},
         envs={"gridworld": {"aux": ["center-bonus"], "fixed": {"episodes": 4000},
-                            "methods": {"reinforce": None}}},
+                            "methods": {"reinforce": {"actor_lr": [1.0e-3, 5.0e-3]}}}},
     )
 
 

@@ -12,8 +12,12 @@ import pytest
 import yaml
 
 from barfi.config import ConfigError, resolve_config
-from barfi.study import (Study, StudyError, alternation, block_label, config_id, digest,
-                         read_grid_point, seed_ranges, train_rule_name, write_tsv)
+from barfi.config import structural_key
+from barfi.envs import ENVS
+from barfi.study import (Study, StudyError, agent_cap, agent_memory_mb, alternation, block_label,
+                         config_id, digest, pack_rule_name, parse_run_path, read_grid_point,
+                         read_pack, run_path, seed_ranges, train_rule_name, write_tsv)
+from barfi.study.packs import PROCESS_MB
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
@@ -73,7 +77,8 @@ def test_schema_defaults_are_filled_in():
     config = {"envs": {"gridworld": {"aux": ["none"], "methods": {"reinforce": None}}}}
     s = study(config)
     assert config["selection"] == {"rule": "split", "last": 200}
-    assert config["seeds"]["block_size"] == 10 and config["resources"]["gpu_model"] == ""
+    assert config["seeds"]["block_size"] is None and config["resources"]["gpu_model"] == ""
+    assert s.cells[0].block_size == ENVS["gridworld"].block_size   # the env's measured default
     cell = s.cells[0]
     assert cell.tuning == (1, 2, 3) and cell.evaluation == (101, 102, 103)
     assert list(cell.points["reinforce"]) == [config_id({})]
@@ -99,24 +104,123 @@ def test_list_grid_is_a_union_and_per_aux_overrides_layer():
     assert len(none.points["barfi"]) == 3
     assert {p.run.hp.episodes for p in bonus.all_points()} == {40}
     assert none.resources.mem_mb == 1000 and bonus.resources.mem_mb == 9
-    assert s.train_rule_groups() == {("gridworld", (1, 2)): ["none"],
-                                     ("gridworld", (3, 4)): ["none"],
-                                     ("gridworld", (1,)): ["center-bonus"],
-                                     ("gridworld", (2,)): ["center-bonus"],
-                                     ("gridworld", (3,)): ["center-bonus"],
-                                     ("gridworld", (4,)): ["center-bonus"]}
+    assert s.evaluation_rule_groups() == {("gridworld", (3, 4)): ["none"],
+                                          ("gridworld", (3,)): ["center-bonus"],
+                                          ("gridworld", (4,)): ["center-bonus"]}
+    # block_size 1: one agent per job on the centre bonus; 4 (ci.yaml) packs the other aux's
+    # three barfi configurations x 2 seeds into blocks of at most 4 agents.
+    assert all(len(pk.agents) == 1 for pk in bonus.tuning_packs())
+    assert sorted(len(pk.agents) for pk in none.tuning_packs()) == [2, 4]
 
 
 def test_selection_single_has_no_evaluation_seeds():
     s = study(_with(ci_config(), "selection.rule", "single"))
     assert not s.split and all(c.evaluation == () for c in s.cells)
     assert s.pending_evaluation_blocks({"gridworld"}) == []
-    assert set(s.train_rule_groups()) == {("gridworld", (1, 2))}
+    assert s.evaluation_rule_groups() == {}
 
 
 def test_pending_evaluation_blocks():
     blocks = study(ci_config()).pending_evaluation_blocks({"gridworld"})
     assert len(blocks) == 2 * 3 and all(n == 2 for _, n in blocks)
+
+
+# ---------------------------------------------------------------------------- packs
+def _packed(s: Study) -> list[tuple[str, int]]:
+    """(aux, config id, seed) of every agent of every pack."""
+    return sorted((pk.aux, p.config_id, seed) for pk in s.tuning_packs() for p, seed in pk.agents)
+
+
+def test_packs_cover_every_tuning_run_once_and_agree_in_structure():
+    cfg = ci_config()
+    cfg["envs"]["gridworld"]["methods"] = {
+        "reinforce": {"actor_lr": [1.0e-3, 2.0e-3, 3.0e-3], "delta": [1, 3]},
+        "barfi": {"lambda_gamma": [0, 1, 2], "gamma_lr": [0.0, 1.0e-3]}}
+    cfg["seeds"] = {"tuning": "1-3", "evaluation": "4-5", "block_size": 7}
+    s = study(cfg)
+    expected = sorted((p.aux, p.config_id, seed) for p in s.points() for seed in (1, 2, 3))
+    assert _packed(s) == expected                   # every tuning run, once
+    assert {Path(o).as_posix() for pk in s.tuning_packs() for o in pk.outputs} == set(
+        s.tuning_runs("gridworld"))
+    for pk in s.tuning_packs():
+        assert len(pk.agents) <= 7
+        assert len({structural_key(p.run) for p, _ in pk.agents}) == 1
+        # a configuration's seeds stay together while they fit in one block
+        assert all(sum(p is q for q, _ in pk.agents) == 3 for p, _ in pk.agents)
+    # delta is structural: the reinforce configurations form two groups of 3 x 3 agents, so
+    # never more than 2 configurations (6 agents) per block of 7
+    assert max(len(pk.agents) for pk in s.tuning_packs() if pk.method == "reinforce") == 6
+
+
+def test_packing_is_stable_when_a_configuration_is_added():
+    """A new value of a swept key changes only the packs of the bucket it falls into: the
+    other packs (their ids, hence their rules and run files) are those of the old grid."""
+    cfg = ci_config()
+    cfg["seeds"]["block_size"] = 8                      # 4 configurations x 2 seeds per pack
+    rates = cfg["envs"]["gridworld"]["methods"] = {"reinforce": {"actor_lr": [
+        1.0e-3 * i for i in range(1, 15)]}}["reinforce"]["actor_lr"]
+    cfg["envs"]["gridworld"]["methods"] = {"reinforce": {"actor_lr": rates}}
+    old = {pk.pack_id for pk in study(cfg).tuning_packs()}
+    rates.append(0.5)                                   # 15 configurations: still 4 buckets
+    new = study(cfg).tuning_packs()
+    changed = [pk for pk in new if pk.pack_id not in old]
+    added = next(p.config_id for p in study(cfg).points() if p.run.hp.actor_lr == 0.5)
+    assert {pk.aux for pk in changed} == {"none", "center-bonus"}
+    assert all(any(added in q.config_ids for q in changed if q.aux == pk.aux) for pk in changed)
+    retrained = sum(len(pk.agents) for pk in changed)
+    assert retrained < sum(len(pk.agents) for pk in new) / 2, (retrained, len(new))
+    assert all(len(pk.agents) <= 8 for pk in new)
+    assert len(_packed(study(cfg))) == 2 * 15 * 2
+
+
+def test_memory_lowers_the_block():
+    """BARFI's trajectory buffer is allocated for the whole budget: at CartPole's published
+    1000 episodes an agent needs ~18 MB more than at 10, so a 2 GB job holds fewer of them."""
+    small = resolve_config("cartpole", "pd-agree", "barfi", {"episodes": 10})
+    full = resolve_config("cartpole", "pd-agree", "barfi", {})
+    assert agent_memory_mb(full) - agent_memory_mb(small) == pytest.approx(
+        990 * 501 * (4 * 4 + 8 + 12) / 2**20)
+    assert agent_cap(small, 1000, 2000) > agent_cap(full, 1000, 2000) >= 1
+    assert agent_cap(full, 1000, 2000) * agent_memory_mb(full) + PROCESS_MB <= 2000
+    assert agent_cap(full, 1000, 10) == 1          # one agent whatever the limit
+    reinforce = resolve_config("cartpole", "pd-agree", "reinforce", {})
+    assert agent_cap(reinforce, 40, 2000) == 40
+
+
+def test_pack_file_round_trip_and_errors(tmp_path):
+    s = study(ci_config())
+    pk = s.tuning_packs()[0]
+    path = tmp_path / "pack.json"
+    path.write_text(pk.to_json())
+    agents = read_pack(path)
+    assert [str(o) for o in agents.outputs] == pk.outputs
+    assert agents.config_ids == [p.config_id for p, _ in pk.agents]
+    assert agents.seeds == [seed for _, seed in pk.agents]
+    assert [c.overrides for c in agents.configs] == [p.run.overrides for p, _ in pk.agents]
+    assert s.pack(pk.env, pk.pack_id) == pk
+    data = json.loads(pk.to_json())
+    data["agents"][0]["config_id"] = "00000000"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="does not name its overrides"):
+        read_pack(path)
+    data = json.loads(pk.to_json())
+    data["agents"].append(dict(data["agents"][0]))
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="two agents write the same run file"):
+        read_pack(path)
+    path.write_text(json.dumps({"env": "gridworld"}))
+    with pytest.raises(ConfigError, match="is not a pack file; valid: .*agents"):
+        read_pack(path)
+
+
+def test_run_paths_parse_back():
+    s = study(ci_config())
+    p = s.points()[0]
+    assert s.runs_of([run_path(p.env, p.aux, p.method, p.config_id, 7)]) == [p]
+    assert parse_run_path(run_path("gridworld", "none", "barfi", "0123abcd", 12)) == (
+        "gridworld", "none", "barfi", "0123abcd", 12)
+    with pytest.raises(ValueError, match="not a run file path"):
+        parse_run_path("data/runs/gridworld/none/seed-1.nc")
 
 
 # ---------------------------------------------------------------------------- tables and files
@@ -166,6 +270,7 @@ def test_names():
     assert block_label((1, 2, 3)) == "seeds-1-3" and block_label((1, 3)) == "seeds-1_3"
     assert train_rule_name("grid-world", (4, 5)) == "train_grid_world_seeds_4_5"
     assert train_rule_name("gridworld", (1, 5)) == "train_gridworld_seedlist_1_5"
+    assert pack_rule_name("grid-world", "0123456789") == "train_grid_world_pack_0123456789"
     assert alternation(["b", "a.c", "b"]) == r"a\.c|b"
 
 

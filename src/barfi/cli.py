@@ -39,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
                                         "instead of --env, --aux, --method and --set; its runs "
                                         "carry the attribute config_id")
     seeds = train.add_mutually_exclusive_group(required=True)
+    seeds.add_argument("--pack", help="a pack file of the workflow (data/packs/ENV/AUX/METHOD/"
+                                      "pack-ID.json): agents, each a grid point's overrides, a "
+                                      "seed and its run file, trained in one block; alone "
+                                      "instead of --env ... --set and the seeds and outputs")
     seeds.add_argument("--seed", help="one seed (non-negative integer); use with --out")
     seeds.add_argument("--seeds", help="a block of seeds run in lockstep, e.g. 1-40 or 1,3,5-7; "
                                        "use with --out-dir")
@@ -141,9 +145,32 @@ def _run_config(args) -> tuple[RunConfig, dict[str, str]]:
     return resolve_config(args.env, args.aux, args.method, parse_set_args(args.overrides)), {}
 
 
+def _packed_run(args) -> tuple[list[RunConfig], list[int], list[Path], list[dict[str, str]]]:
+    """The agents of --pack FILE: configs, seeds, run files and the config_id of each."""
+    named = [f"--{k.replace('_', '-')}" for k in ("env", "aux", "method", "config", "out",
+                                                   "out_dir") if getattr(args, k) is not None]
+    named += ["--set"] * bool(args.overrides)
+    if named:
+        raise ConfigError(f"--pack names the agents, their seeds and run files; valid without "
+                          f"{', '.join(named)}")
+    from barfi.study import read_pack   # the workflow's side: imported when used
+
+    agents = read_pack(args.pack)
+    for out in agents.outputs:
+        if out.suffix != ".nc":
+            raise ConfigError(f"--pack {args.pack!r}: run file {str(out)!r} must end in .nc")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _check_writable_dir(out.parent, "a run file's directory")
+    return (agents.configs, agents.seeds, agents.outputs,
+            [{"config_id": cid} for cid in agents.config_ids])
+
+
 def _train(args) -> int:
-    config, attrs = _run_config(args)
-    seeds, out_paths = _out_paths(args)
+    if args.pack is not None:
+        config, seeds, out_paths, attrs = _packed_run(args)
+    else:
+        config, attrs = _run_config(args)
+        seeds, out_paths = _out_paths(args)
     _check_device(args.device)
     if args.threads < 1:
         raise ConfigError(f"--threads {args.threads} is out of range; valid: >= 1")
@@ -199,6 +226,9 @@ def _describe_env(env: str) -> None:
         if not every_aux:
             which += "; aux " + ", ".join(sorted({a for auxes in methods.values() for a in auxes}))
         print(f"  published defaults ({which}): {text or 'none'}")
+    memory = ", ".join(f"{k} {v:g} MB" for k, v in spec.agent_mem_mb.items())
+    print(f"  workflow jobs: up to {spec.block_size} agents each by default (seeds.block_size); "
+          f"memory per agent {memory or 'not measured'}, plus BARFI's trajectory buffer")
 
 
 def _describe_method(method: str, env: str | None, aux: str | None = None) -> None:

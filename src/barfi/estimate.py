@@ -2,8 +2,8 @@
 
 The config is loaded as the workflow loads it (`Study.from_config`: the JSON schema, its
 defaults, the grid expansion) and its training jobs are enumerated as the workflow makes them:
-every grid point on every block of its tuning seeds, and (selection rule split) one chosen
-configuration per env x aux x method on every block of its evaluation seeds.
+the packs of the tuning seeds (grid points x seeds, `barfi.study.packs`), and (selection rule
+split) one chosen configuration per env x aux x method on every block of its evaluation seeds.
 
 Each distinct job shape is trained for a few episodes with the real trainer (`barfi.train.train`,
 one torch thread, as a workflow job). A shape is (env, method, seeds in the block, every
@@ -54,12 +54,14 @@ NOTE = ("extrapolated from short runs of each job shape: 'CPU-h' scales the time
 
 @dataclass(frozen=True)
 class Job:
-    """One training job of the workflow: one grid point on one block of seeds."""
+    """One training job of the workflow: a pack of agents (tuning seeds) or one grid point on a
+    block of seeds (evaluation seeds)."""
 
     point: GridPoint
-    """the grid point (for an evaluation job, a stand-in: the chosen one is not known yet)"""
+    """the grid point (of a pack: its first, whose structure and budget the others share; of
+    an evaluation job, a stand-in: the chosen one is not known yet)"""
     seeds: int
-    """seeds in the block (seed-runs of the job)"""
+    """agents in the block (seed-runs of the job)"""
     stage: str
     """tuning or evaluation"""
 
@@ -129,8 +131,7 @@ def load_study(configfile: str) -> Study:
 def enumerate_jobs(study: Study) -> list[Job]:
     """Every training job of the study, in the order the workflow knows them: the tuning blocks
     (what `snakemake -n` lists), then the evaluation blocks the selection will add."""
-    jobs = [Job(p, len(block), "tuning") for c in study.cells for p in c.all_points()
-            for block in c.blocks(c.tuning)]
+    jobs = [Job(pk.agents[0][0], len(pk.agents), "tuning") for pk in study.tuning_packs()]
     jobs += [Job(p, n, "evaluation") for p, n in study.pending_evaluation_blocks(study.envs)]
     return jobs
 

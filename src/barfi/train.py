@@ -205,27 +205,31 @@ def mark_diverged(state: BlockState, index: int, seeds: Sequence[int], learner: 
 
 
 def block_datasets(configs: Sequence[RunConfig], seeds: Sequence[int], state: BlockState,
-                   learner: Any,
-                   device: str, extra_attrs: dict[str, Any] | None) -> list[xr.Dataset]:
+                   learner: Any, device: str,
+                   extra_attrs: dict[str, Any] | Sequence[dict[str, Any]] | None
+                   ) -> list[xr.Dataset]:
     """One run dataset per seed: its records, the learner's final records and provenance."""
     finished_at = now_iso()
     final = learner.final_records()
     attrs = provenance(device)
     attrs.update(start_time=state.started_at, end_time=finished_at,
-                 block_seeds=",".join(map(str, seeds)), env_steps=int(state.steps_total),
-                 torch_threads=torch.get_num_threads(), **(extra_attrs or {}))
+                 block_seeds=",".join(map(str, seeds)),
+                 env_steps=int(state.steps_total), torch_threads=torch.get_num_threads())
+    per_agent = (list(extra_attrs) if isinstance(extra_attrs, (list, tuple))
+                 else [extra_attrs or {}] * len(seeds))
     datasets = []
     for i, seed in enumerate(seeds):
         per_episode = {name: arr[i] for name, arr in state.records.items()}
         final_i = {name: (dims, values[i]) for name, (dims, values) in final.items()}
         datasets.append(build_dataset(configs[i], seed, per_episode, final_i,
-                                      {**attrs, "status": state.status[i]}))
+                                      {**attrs, **per_agent[i], "status": state.status[i]}))
     return datasets
 
 
 def train(config: RunConfig | Sequence[RunConfig], seeds: Sequence[int], device: str = "cpu",
           checkpoint_dir: Path | str | None = None, checkpoint_every_s: float = 300.0,
-          progress: bool | None = None, extra_attrs: dict[str, Any] | None = None
+          progress: bool | None = None,
+          extra_attrs: dict[str, Any] | Sequence[dict[str, Any]] | None = None
           ) -> list[xr.Dataset]:
     """Train one configuration on a block of seeds in lockstep; one dataset per seed.
     `config` may be a list, one per seed, of configurations that differ only in per-agent
@@ -235,7 +239,8 @@ def train(config: RunConfig | Sequence[RunConfig], seeds: Sequence[int], device:
     The same block gives the same numbers; a seed run inside another block differs at most by
     floating-point summation order in batched torch kernels (see README, "Determinism").
     Raises `Interrupted` after checkpointing when a stop signal arrives. `extra_attrs` (such as
-    the workflow's `config_id`) are added to every dataset's attributes.
+    the workflow's `config_id`) are added to every dataset's attributes; a list gives one dict
+    per seed.
     """
     seeds = list(seeds)
     configs = block_configs(config, len(seeds))
@@ -296,7 +301,8 @@ def run_block(config: RunConfig | Sequence[RunConfig], seeds: Sequence[int],
               out_paths: Sequence[Path | str],
               device: str = "cpu", checkpoint_dir: Path | str | None = None,
               checkpoint_every_s: float = 300.0, progress: bool | None = None,
-              extra_attrs: dict[str, Any] | None = None) -> list[Path]:
+              extra_attrs: dict[str, Any] | Sequence[dict[str, Any]] | None = None
+              ) -> list[Path]:
     """Train a block and write one run file per seed (atomically); the checkpoint is removed
     only after every file is in place, so a kill at any moment loses at most the work since the
     last checkpoint."""

@@ -87,6 +87,25 @@ def train_resource(key):
     return lambda w: getattr(cell_of(w).resources, key)
 
 
+def train_params(checkpoint_dir):
+    """The params every training rule shares."""
+    return dict(
+        checkpoint_dir=checkpoint_dir,
+        checkpoint_every=config["train"]["checkpoint_every"],
+        # Training source hash: a code change reruns the jobs (a params change triggers).
+        source=TRAIN_SOURCE,
+    )
+
+
+def pack_resources(resources):
+    """The resources of a pack's job (its env x aux reward's), time and memory scaled by the
+    attempt as in `train_resource`."""
+    scaled = {key: (lambda w, attempt, v=getattr(resources, key): v * attempt)
+              for key in ("runtime", "mem_mb")}
+    model = {"gpu_model": resources.gpu_model} if resources.gpu_model else {}
+    return {**scaled, "gpu": resources.gpu, **model}
+
+
 def gpu_model_resource(env, auxes):
     """{'gpu_model': ...} where an aux reward of the rule asks for a GPU model, else {}."""
     if all(STUDY.cell(env, a).resources.gpu_model == "" for a in auxes):

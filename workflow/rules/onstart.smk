@@ -12,24 +12,23 @@ JOB_STARTUP_CPU_S = 2.5
 LOADED_FACTOR = 1.8
 
 
-def train_job_cpu_s(point, n_seeds):
+def train_job_cpu_s(points):
+    """`points`: the grid point of every agent of the job."""
     measured = [spec.episode_cpu_s for spec in ENV_SPECS.values() if spec.episode_cpu_s]
-    per_episode = ENV_SPECS[point.env].episode_cpu_s or max(measured)
-    return JOB_STARTUP_CPU_S + n_seeds * point.run.hp.episodes * per_episode
+    return JOB_STARTUP_CPU_S + sum(
+        p.run.hp.episodes * (ENV_SPECS[p.env].episode_cpu_s or max(measured)) for p in points)
 
 
 def cost_line(dag, cores):
     """The line printed before the first job (also used by the tests)."""
-    now = [(STUDY.point(j.wildcards.env, j.wildcards.aux, j.wildcards.method,
-                        j.wildcards.config_id), len(j.output))
-           for j in dag.needrun_jobs() if j.rule.name.startswith("train_")]
+    now = [STUDY.runs_of(j.output) for j in dag.needrun_jobs() if j.rule.name.startswith("train_")]
     selecting = {j.wildcards.env for j in dag.needrun_jobs() if j.rule.name == "select_tuning"}
-    later = STUDY.pending_evaluation_blocks(selecting) if SPLIT else []
-    cpu_s = sum(train_job_cpu_s(*job) for job in now + later)
+    later = [[p] * n for p, n in STUDY.pending_evaluation_blocks(selecting)] if SPLIT else []
+    cpu_s = sum(train_job_cpu_s(job) for job in now + later)
     wall_min = cpu_s / max(1, min(cores, len(now + later) or 1)) / 60
-    text = (f"barfi: {len(now)} training jobs ({sum(j[-1] for j in now)} seed runs) to run now")
+    text = (f"barfi: {len(now)} training jobs ({sum(map(len, now))} seed runs) to run now")
     if later:
-        text += (f", up to {len(later)} more ({sum(j[-1] for j in later)} seed runs) on the "
+        text += (f", up to {len(later)} more ({sum(map(len, later))} seed runs) on the "
                  "evaluation seeds after the selection")
     return (f"{text}; expected about {cpu_s:,.0f} CPU-seconds of training, {wall_min:,.1f} min "
             f"on {cores} idle cores (up to {LOADED_FACTOR}x on a loaded shared machine), "

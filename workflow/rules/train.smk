@@ -1,22 +1,27 @@
-# Training: one job per grid point x seed block. The job runs `barfi train --config` on the
-# grid point's JSON file, for the whole block in lockstep (one process, one core), and writes
-# one run file per seed. Checkpoints go to data/checkpoints/ and are never declared outputs, so
-# Snakemake's cleanup of incomplete outputs cannot delete them and a rerun resumes.
+# Training. Tuning seeds: one job per pack, a block of agents (grid points of one env x aux x
+# method that differ only in per-agent hyperparameters, times seeds; barfi.study.packs) trained
+# in lockstep by one process on one core, writing one run file per agent. Evaluation seeds: one
+# job per block of seeds of the configuration the selection chose. Checkpoints go to
+# data/checkpoints/ and are never declared outputs, so Snakemake's cleanup of incomplete outputs
+# cannot delete them and a rerun resumes.
 #
-# Snakemake rules have fixed output lists, so one rule is defined per (env, seed block); the
-# wildcard constraints restrict it to the aux rewards whose seeds contain that block (within an
-# env x aux the blocks partition the seeds, so no two rules can make the same file).
+# Snakemake rules have fixed output lists, so each pack is a rule of its own (its run files
+# listed, no wildcards), and one evaluation rule is defined per (env, seed block); its wildcard
+# constraints restrict it to the aux rewards whose evaluation seeds contain that block (tuning
+# and evaluation seeds are disjoint, so no two rules can make the same file).
 
 import re
 
 from barfi.config import METHODS
-from barfi.study import alternation, block_label, train_rule_name, write_text, write_tsv
+from barfi.study import (alternation, block_label, pack_path, pack_rule_name, point_path,
+                         train_rule_name, write_text, write_tsv)
 
 
 localrules:
     config_table,
     env_config_table,
     grid_point,
+    pack_file,
 
 
 # The tables' params are a hash of their rows: a change reruns the rule (and prints 16 hex
@@ -62,7 +67,55 @@ rule grid_point:
         write_text(output[0], params.point)
 
 
-for (_env, _block), _auxes in STUDY.train_rule_groups().items():
+# One pack's agents, the input of its training job. Its content is fixed by its path (the pack
+# id hashes its agents), so it is written once and never reruns a job.
+rule pack_file:
+    output:
+        "data/packs/{env}/{aux}/{method}/pack-{pack_id}.json",
+    wildcard_constraints:
+        pack_id="[0-9a-f]{10}",
+    params:
+        pack=lambda w: STUDY.pack(w.env, w.pack_id).to_json(),
+    log:
+        "logs/packs/{env}/{aux}/{method}/pack-{pack_id}.log",
+    run:
+        write_text(output[0], params.pack)
+
+
+for _pack in STUDY.tuning_packs():
+    _cell = STUDY.cell(_pack.env, _pack.aux)
+    _where = f"{_pack.env}/{_pack.aux}/{_pack.method}/pack-{_pack.pack_id}"
+
+    rule:
+        name:
+            pack_rule_name(_pack.env, _pack.pack_id)
+        input:
+            # The pack file, and its grid points' files: a pack holding a new configuration is
+            # newer than the run files of an earlier grid, so it reruns.
+            pack=pack_path(_pack.env, _pack.aux, _pack.method, _pack.pack_id),
+            points=[point_path(_pack.env, _pack.aux, _pack.method, c) for c in _pack.config_ids],
+        output:
+            _pack.outputs,
+        log:
+            f"logs/train/{_where}.log",
+        benchmark:
+            f"logs/train/{_where}.benchmark.tsv"
+        params:
+            device="cuda" if _cell.resources.gpu > 0 else "cpu",
+            **train_params(f"data/checkpoints/{_where}"),
+        threads: 1
+        resources:
+            **pack_resources(_cell.resources),
+        conda:
+            "../envs/barfi.yaml"
+        shell:
+            '"$BARFI_PYTHON" -m barfi train --pack {input.pack}'
+            " --device {params.device} --threads {threads}"
+            " --checkpoint-dir {params.checkpoint_dir}"
+            " --checkpoint-every {params.checkpoint_every} --quiet >> {log} 2>&1"
+
+
+for (_env, _block), _auxes in STUDY.evaluation_rule_groups().items():
     _label = block_label(_block)
 
     rule:
@@ -85,10 +138,8 @@ for (_env, _block), _auxes in STUDY.train_rule_groups().items():
             seeds=_label.removeprefix("seeds-").replace("_", ","),
             device=lambda w: "cuda" if cell_of(w).resources.gpu > 0 else "cpu",
             out_dir=lambda w, output: os.path.dirname(output[0]),
-            checkpoint_dir=lambda w: f"data/checkpoints/{w.env}/{w.aux}/{w.method}/{w.config_id}",
-            checkpoint_every=config["train"]["checkpoint_every"],
-            # Training source hash: a code change reruns the jobs (a params change triggers).
-            source=TRAIN_SOURCE,
+            **train_params(
+                lambda w: f"data/checkpoints/{w.env}/{w.aux}/{w.method}/{w.config_id}"),
         threads: 1
         resources:
             runtime=train_resource("runtime"),

@@ -135,6 +135,17 @@ class EnvSpec:
     """CPU-seconds of one episode of one agent, measured on one idle core in blocks of 3 seeds
     (docs/pipeline.md, "Cost"): the pipeline's cost estimate before the first job; None: not
     measured (the estimate then uses the costliest measured env)"""
+    block_size: int = 10
+    """agents per training job of the workflow when the config sets no `seeds.block_size`:
+    where lockstep stops paying (benchmarks/bench_scaling.py)"""
+    agent_mem_mb: Mapping[str, float] = field(default_factory=dict)
+    """MB of memory one more agent adds to a training job, by method or method family (BARFI's
+    trajectory buffer excluded: `barfi.study.packs.agent_memory_mb` adds it for the run's
+    budget); the workflow packs agents into jobs with it. The figures are twice the largest
+    slope of peak memory over block size measured in the family (`python
+    benchmarks/bench_scaling.py --blocks 1,20 --episodes 6`), at least 0.5: short runs have
+    short CartPole episodes, and the learning tensors grow with episode length. A method
+    without a figure counts 1 MB."""
     gym_id: str = ""
     """id of the single-agent Gymnasium environment ("barfi/GridWorld-v0", ...), "" if none"""
     gym_registrations: tuple[Mapping[str, Any], ...] = field(default=())

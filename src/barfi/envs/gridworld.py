@@ -161,6 +161,7 @@ SPEC = EnvSpec(
                                    goal=(GridWorldBatched.GOAL_LOW, GridWorldBatched.GOAL_HIGH),
                                    bonus=(0.4, 0.6), bonus_label="centre bonus"),
     episode_cpu_s=0.0038,
+    agent_mem_mb={"reinforce": 0.5, "actor-critic": 0.5, "barfi": 0.5},
     published=(
         Published(dict(episodes=2000, actor_lr=5e-3, actor_reg=0.25, critic_lr=5e-3,
                        buffer_size=1000, reward_lr=5e-3, gamma_lr=5e-3, lambda_gamma=0.06125,

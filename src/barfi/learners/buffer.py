@@ -28,6 +28,14 @@ class EpisodeBuffer:
         self.capacity, self.size, self.pos = capacity, 0, -1
         self.device = device
 
+    @staticmethod
+    def bytes_per_agent(capacity: int, spec: Any) -> int:
+        """Bytes one agent's share of a buffer of `capacity` episodes holds in `spec`'s env (all
+        allocated at construction): float32 observations, rewards and mask, int64 discrete or
+        float32 continuous actions, (horizon + 1) steps per episode."""
+        action = 8 if spec.n_actions is not None else 4 * spec.action_dim
+        return capacity * (spec.horizon + 1) * (4 * spec.obs_dim + action + 3 * 4)
+
     def add(self, ep: EpisodeBatch) -> None:
         self.pos = (self.pos + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)

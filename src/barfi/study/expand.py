@@ -150,7 +150,7 @@ class _Expansion:
                 raise StudyError(at_eval, "tuning and evaluation seeds overlap "
                                  f"({sorted(set(tuning) & set(evaluation))}); with selection.rule "
                                  "split they must be disjoint")
-        block_size = self.seeds(env, aux, spec, extra, "block_size")[0]
+        block_size = self.seeds(env, aux, spec, extra, "block_size")[0] or ENVS[env].block_size
         resources = _layer(_layer(self.config["resources"], spec.get("resources")),
                            extra.get("resources"))
         points = {}

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Mapping
 
 from barfi.study.expand import expand, validate_schema
 from barfi.config import seed_ranges
-from barfi.study.naming import run_path
+from barfi.study.naming import parse_run_path, run_path
+from barfi.study.packs import Pack
 from barfi.study.points import Cell, GridPoint
 
 # The workflow's schema in a checkout (an editable install); the workflow passes its own path.
@@ -72,12 +74,28 @@ class Study:
                 for (aux, method), cid in sorted(chosen.items())
                 for s in self.cell(env, aux).evaluation]
 
-    def train_rule_groups(self) -> dict[tuple[str, tuple[int, ...]], list[str]]:
-        """(env, block) -> aux rewards whose seeds contain that block: one training rule each.
-        Within an env x aux the blocks partition the seeds, so no two rules make one file."""
+    @cached_property
+    def _packs(self) -> dict[tuple[str, str], Pack]:
+        return {(pk.env, pk.pack_id): pk for c in self.cells for pk in c.tuning_packs()}
+
+    def tuning_packs(self, env: str | None = None) -> list[Pack]:
+        """The training jobs of the tuning seeds (of one env): packs of agents."""
+        return [pk for (e, _), pk in self._packs.items() if env in (None, e)]
+
+    def pack(self, env: str, pack_id: str) -> Pack:
+        try:
+            return self._packs[env, pack_id]
+        except KeyError:
+            raise KeyError(f"{env}/{pack_id} is not a pack of this config") from None
+
+    def evaluation_rule_groups(self) -> dict[tuple[str, tuple[int, ...]], list[str]]:
+        """(env, block) -> aux rewards whose evaluation seeds contain that block: one training
+        rule each (a wildcard rule: the configuration is chosen by the selection). Within an
+        env x aux the blocks partition the evaluation seeds, and tuning runs are made by the
+        packs' rules, so no two rules make one file."""
         groups: dict[tuple[str, tuple[int, ...]], list[str]] = {}
         for c in self.cells:
-            for block in c.blocks(c.tuning) + c.blocks(c.evaluation):
+            for block in c.evaluation_blocks():
                 groups.setdefault((c.env, block), []).append(c.aux)
         return groups
 
@@ -86,7 +104,11 @@ class Study:
         of `envs` will add (which configuration it chooses is not known yet: the first)."""
         return [(next(iter(configs.values())), len(block))
                 for c in self.cells if c.env in envs for configs in c.points.values()
-                for block in c.blocks(c.evaluation)]
+                for block in c.evaluation_blocks()]
+
+    def runs_of(self, paths) -> list[GridPoint]:
+        """The grid point of each run file path (`run_path`'s layout)."""
+        return [self.point(*parse_run_path(path)[:4]) for path in paths]
 
     # --- tables
     def config_table_rows(self, env: str | None = None) -> list[list[str]]:

@@ -13,6 +13,7 @@ from barfi.dataset import atomic_path
 
 RUN_DIR = "data/runs"
 POINT_DIR = "data/configs"
+PACK_DIR = "data/packs"
 
 
 def config_id(overrides: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> str:
@@ -57,9 +58,31 @@ def run_path(env: str, aux: str, method: str, cid: str, seed: int) -> str:
     return f"{RUN_DIR}/{env}/{aux}/{method}/{cid}/seed-{seed}.nc"
 
 
+def parse_run_path(path: str) -> tuple[str, str, str, str, int]:
+    """(env, aux, method, config id, seed) of a run file path (`run_path`)."""
+    match = re.fullmatch(rf"{RUN_DIR}/([^/]+)/([^/]+)/([^/]+)/([0-9a-f]{{8}})/seed-(\d+)\.nc",
+                         str(path))
+    if match is None:
+        raise ValueError(f"{path!r} is not a run file path ({RUN_DIR}/ENV/AUX/METHOD/ID/"
+                         "seed-N.nc)")
+    *names, seed = match.groups()
+    return (*names, int(seed))
+
+
 def point_path(env: str, aux: str, method: str, cid: str) -> str:
     """A grid point's configuration file (the input of its training jobs)."""
     return f"{POINT_DIR}/{env}/{aux}/{method}/{cid}.json"
+
+
+def pack_path(env: str, aux: str, method: str, pack_id: str) -> str:
+    """A pack's file (the input of its training job)."""
+    return f"{PACK_DIR}/{env}/{aux}/{method}/pack-{pack_id}.json"
+
+
+def pack_rule_name(env: str, pack_id: str) -> str:
+    """train_<env>_pack_<pack id>"""
+    env = re.sub(r"\W", "_", env)
+    return f"train_{env}_pack_{pack_id}"
 
 
 def write_text(path: Path | str, text: str) -> None:

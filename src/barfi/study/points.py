@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from barfi.study.packs import Pack
 
 from barfi.config import ConfigError, RunConfig, resolve_config
 from barfi.study.naming import config_id
@@ -79,13 +82,27 @@ class Cell:
     evaluation: tuple[int, ...]
     """evaluation seeds: the chosen configurations run on them (empty with selection single)"""
     block_size: int
-    """seeds per training job"""
+    """agents (grid point x seed) per training job, at most"""
     resources: Resources
     points: dict[str, dict[str, GridPoint]]
     """method -> config id -> grid point"""
 
-    def blocks(self, seeds: Sequence[int]) -> list[tuple[int, ...]]:
-        n = self.block_size
+    def tuning_packs(self) -> list["Pack"]:
+        """The training jobs of the tuning seeds: every grid point on every tuning seed,
+        packed (`barfi.study.packs`)."""
+        from barfi.study.packs import pack_points
+
+        return pack_points(self.all_points(), self.tuning, self.block_size,
+                           self.resources.mem_mb)
+
+    def evaluation_blocks(self) -> list[tuple[int, ...]]:
+        """The evaluation seeds in blocks, one job each for the configuration chosen (not known
+        before the selection: the block fits the memory of every grid point of the cell)."""
+        from barfi.study.packs import agent_cap
+
+        n = min([agent_cap(p.run, self.block_size, self.resources.mem_mb)
+                 for p in self.all_points()] or [self.block_size])
+        seeds = self.evaluation
         return [tuple(seeds[i:i + n]) for i in range(0, len(seeds), n)]
 
     def all_points(self) -> list[GridPoint]:
