@@ -137,7 +137,9 @@ class EnvSpec:
     measured (the estimate then uses the costliest measured env)"""
     block_size: int = 10
     """agents per training job of the workflow when the config sets no `seeds.block_size`:
-    where lockstep stops paying (benchmarks/bench_scaling.py)"""
+    about where more agents per process stop paying on one core (`python
+    benchmarks/bench_scaling.py`), short of the point where too few jobs are left to fill the
+    cores of a machine"""
     agent_mem_mb: Mapping[str, float] = field(default_factory=dict)
     """MB of memory one more agent adds to a training job, by method or method family (BARFI's
     trajectory buffer excluded: `barfi.study.packs.agent_memory_mb` adds it for the run's

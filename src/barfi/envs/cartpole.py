@@ -184,6 +184,7 @@ SPEC = EnvSpec(
         Published(dict(actor_lr=5e-4, critic_lr=5e-4), family="actor-critic"),
     ),
     episode_cpu_s=0.015,
+    block_size=100,
     agent_mem_mb={"reinforce": 2.0, "actor-critic": 4.0, "barfi": 4.0},
     gym_id="barfi/CartPole-v1",
     gym_registrations=(dict(

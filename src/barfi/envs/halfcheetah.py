@@ -191,6 +191,7 @@ SPEC = EnvSpec(
         Published(dict(lambda_r=0.0), method="barfi-first-order"),
     ),
     episode_cpu_s=0.068,
+    block_size=10,
     agent_mem_mb={"reinforce": 4.0, "actor-critic": 3.0, "barfi": 4.0},
     gym_id="barfi/HalfCheetah-v5",
     gym_registrations=tuple(dict(id=f"barfi/HalfCheetah-{v}",

@@ -153,6 +153,7 @@ SPEC = EnvSpec(
                        gamma_lr=1 / 64, inner_mul=5), family="barfi", aux=("velocity",)),
     ),
     episode_cpu_s=0.042,
+    block_size=100,
     agent_mem_mb={"reinforce": 3.0, "actor-critic": 9.0, "barfi": 8.0},
     gym_id="barfi/MountainCar-v0",
     gym_registrations=(dict(id="barfi/MountainCar-v0",
