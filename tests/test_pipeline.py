@@ -190,7 +190,8 @@ def test_dry_run_ci(tree):
     assert "The run involves checkpoint jobs" not in proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("config", ["config/config.yaml", "config/paper.yaml"])
+@pytest.mark.parametrize("config", ["config/config.yaml", "config/paper.yaml",
+                                    "config/reproduce.yaml"])
 def test_shipped_configs_are_valid(tree, config):
     """Every grid point of the default and the published config passes resolve_config (the
     grid is expanded and checked when the workflow is parsed; only the tables are built)."""
@@ -270,7 +271,8 @@ def test_ci_grid_end_to_end(ci_run):
     cost = [ln for ln in proc.stderr.splitlines() if ln.startswith("barfi: ")]
     assert cost and cost[0].startswith(
         "barfi: 6 training jobs (20 seed runs) to run now, up to 6 more (12 seed runs) on the "
-        "evaluation seeds after the selection; expected about 34 CPU-seconds of training"), cost
+        "evaluation seeds after the selection; at most about 34 CPU-seconds of training"), cost
+    assert "jobs here train up to 4 agents" in cost[0], cost
     assert proc.stderr.index(cost[0]) < proc.stderr.index("rule train_"), "printed before a job"
     import xarray as xr
 
@@ -328,16 +330,84 @@ def test_ci_grid_end_to_end(ci_run):
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
 
 
-@pytest.mark.slow
-def test_html_report(ci_run):
+@pytest.fixture(scope="module")
+def html_report(ci_run) -> Path:
+    """`snakemake --report` of the CI run."""
     root, proc = ci_run
     assert proc.returncode == 0
     out = snakemake(root, "--configfile", "config/ci.yaml", "--report", "reports/report.html",
                     timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
-    html = (root / "reports" / "report.html").read_text(errors="replace")
+    return root / "reports" / "report.html"
+
+
+@pytest.mark.slow
+def test_html_report(html_report):
+    html = html_report.read_text(errors="replace")
     for category in ("Learning curves", "Tables", "Configuration", "GridWorld phi maps"):
         assert category in html
+
+
+def _browser() -> str:
+    """Debian's chromium, which Playwright drives (its own browser download cannot be fetched on
+    these machines); BARFI_REQUIRE_BROWSER=1 (set by CI) turns its absence into a failure."""
+    reason = None
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        reason = "playwright missing: pip install -e '.[test]'"
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if reason is None and path is None:
+        reason = "no chromium on PATH: apt-get install chromium"
+    if reason is None:
+        return path
+    if os.environ.get("BARFI_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"browser test cannot run: {reason} (BARFI_REQUIRE_BROWSER=1)")
+    pytest.skip(f"browser test cannot run: {reason}")
+
+
+# Every image result of the report, decoded by the browser: [path, width, height].
+DECODE_IMAGES = """async () => Promise.all(Object.entries(results)
+    .filter(([, r]) => r.mime_type.startsWith("image/"))
+    .map(([path, r]) => new Promise(done => {
+        const img = new Image();
+        img.onload = () => done([path, img.naturalWidth, img.naturalHeight]);
+        img.onerror = () => done([path, 0, 0]);
+        img.src = r.data_uri;
+    })))"""
+
+
+@pytest.mark.slow
+def test_html_report_gallery_in_a_browser(html_report):
+    """The HTML report opened in a real headless browser: the app renders without a script
+    error, its results menu has every category of the report's captions, each category opens
+    on its figures, and every figure embedded in it decodes as an image."""
+    from playwright.sync_api import sync_playwright
+
+    executable = _browser()
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(html_report.as_uri())
+            categories = page.evaluate("() => categories")
+            menu = page.inner_text("body")          # rendered text, not the script sources
+            for category in ("Learning curves", "GridWorld phi maps", "Sensitivity", "Tables"):
+                assert category in categories and category in menu, (category, menu[:500])
+            page.get_by_text("Learning curves", exact=True).click()
+            page.wait_for_timeout(500)
+            listed = page.inner_text("body")
+            curves = [Path(f).stem for f in categories["Learning curves"]["gridworld"]]
+            assert curves and all(c.removeprefix("curves_gridworld_") in listed for c in curves)
+            images = page.evaluate(DECODE_IMAGES)
+        finally:
+            browser.close()
+    assert not errors, errors
+    pngs = sorted(f"reports/{p.name}" for p in html_report.parent.glob("*.png"))
+    assert sorted(path for path, _, _ in images) == pngs and len(pngs) >= 10
+    assert all(width > 100 and height > 100 for _, width, height in images), images
 
 
 @pytest.mark.slow

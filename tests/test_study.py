@@ -346,12 +346,33 @@ def test_bad_config_names_the_key(case):
 
 
 def test_the_shipped_configs_expand():
-    for name in ("config.yaml", "paper.yaml"):
+    for name in ("config.yaml", "paper.yaml", "reproduce.yaml"):
         s = study(yaml.safe_load((REPO / "config" / name).read_text()))
         assert s.points() and len({p.config_id for p in s.points()}) > 1
 
 
-@pytest.mark.parametrize("name", ["ci.yaml", "config.yaml", "paper.yaml"])
+def test_reproduction_runs_the_published_gridworld_grid_and_configuration_0():
+    """config/reproduce.yaml: GridWorld's published grid in full (the same grid points and
+    seeds as config/paper.yaml), and elsewhere a subset that holds configuration 0 (the
+    published defaults) of every method."""
+    def grid(name, env):
+        s = study(yaml.safe_load((REPO / "config" / name).read_text()))
+        return {(p.aux, p.method, p.config_id): (s.cell(env, p.aux).tuning,
+                                                  s.cell(env, p.aux).evaluation)
+                for p in s.points(env)}, s
+
+    assert grid("reproduce.yaml", "gridworld")[0] == grid("paper.yaml", "gridworld")[0]
+    _, s = grid("reproduce.yaml", "gridworld")
+    for cell in s.cells:
+        for method, points in cell.points.items():
+            published = resolve_config(cell.env, cell.aux, method, {
+                "episodes": next(iter(points.values())).run.hp.episodes,
+                **({"env_version": "v4"} if cell.env == "halfcheetah" else {})})
+            assert any(p.run.hp == published.hp for p in points.values()), (cell.env, cell.aux,
+                                                                             method)
+
+
+@pytest.mark.parametrize("name", ["ci.yaml", "config.yaml", "paper.yaml", "reproduce.yaml"])
 def test_a_config_id_means_one_set_of_hyperparameters_per_env_and_method(name):
     """The aggregate keeps one set of hyperparameters per (method, config id) of an env, across
     its aux rewards. Published defaults that depend on the aux reward (GridWorld's centre-bonus

@@ -30,9 +30,15 @@ def cost_line(dag, cores):
     if later:
         text += (f", up to {len(later)} more ({sum(map(len, later))} seed runs) on the "
                  "evaluation seeds after the selection")
-    return (f"{text}; expected about {cpu_s:,.0f} CPU-seconds of training, {wall_min:,.1f} min "
+    largest = max(map(len, now + later), default=0)
+    bound = "at most about" if largest > 3 else "expected about"
+    text = (f"{text}; {bound} {cpu_s:,.0f} CPU-seconds of training, {wall_min:,.1f} min "
             f"on {cores} idle cores (up to {LOADED_FACTOR}x on a loaded shared machine), "
             "plus aggregation and report")
+    if largest > 3:   # the per-seed costs were measured in blocks of 3
+        text += (f" (per-agent costs of blocks of 3; jobs here train up to {largest} agents, "
+                 "cheaper per agent: `barfi estimate --configfile FILE` times them)")
+    return text
 
 
 onstart:
