@@ -190,22 +190,19 @@ def test_train_needs_config_or_names(tmp_path, capsys):
     assert not (tmp_path / "x.nc").exists()
 
 
-def _pack_file(tmp_path, method, grid, seeds):
-    """A pack file of `method`'s GridWorld configurations `grid` (override dicts) x `seeds`,
-    its run files under tmp_path/runs."""
-    from barfi.study import GridPoint, Pack, config_id
+def _grid_point_files(tmp_path, method, grid):
+    """GridWorld centre-bonus grid point files of `method` for the override dicts `grid`."""
+    from barfi.study import GridPoint, config_id
 
-    points = []
+    paths, points = [], []
     for overrides in grid:
         run = resolve_config("gridworld", "center-bonus", method, overrides)
-        points.append(GridPoint("gridworld", "center-bonus", method, config_id(run.overrides),
-                                run))
-    pack = Pack("gridworld", "center-bonus", method,
-                tuple((p, s) for p in points for s in seeds))
-    text = pack.to_json().replace('"data/runs/', f'"{tmp_path}/runs/')
-    path = tmp_path / "pack.json"
-    path.write_text(text)
-    return path, pack
+        point = GridPoint("gridworld", "center-bonus", method, config_id(run.overrides), run)
+        path = tmp_path / f"{point.config_id}.json"
+        path.write_text(point.to_json())
+        paths.append(str(path))
+        points.append(point)
+    return paths, points
 
 
 @pytest.mark.parametrize("method,grid", [
@@ -213,40 +210,54 @@ def _pack_file(tmp_path, method, grid, seeds):
     ("barfi", [{"episodes": 7, "first_mul": 0, "lambda_gamma": 0.25, "gamma_lr": 0.0},
                {"episodes": 7, "first_mul": 0, "lambda_gamma": 4.0, "gamma_lr": 5e-3}]),
 ])
-def test_train_pack_writes_each_agent_as_its_configuration_alone(tmp_path, method, grid):
-    """`--pack FILE` (the workflow's packed jobs): configurations x seeds in one block, each
-    agent's run file bit-identical to its configuration trained alone on its seed, carrying
-    its own config_id."""
+def test_train_grid_points_as_one_block_each_as_alone(tmp_path, method, grid):
+    """`--config A --config B --seeds S --runs-dir DIR` (the workflow's packed jobs): grid
+    points x seeds in one block, each agent's run file DIR/<config_id>/seed-N.nc bit-identical
+    to its configuration trained alone on its seed, carrying its own config_id."""
     import xarray as xr
 
-    path, pack = _pack_file(tmp_path, method, grid, seeds=(3, 4))
-    assert main(["train", "--pack", str(path), "--quiet"]) == 0
-    for (point, seed), out in zip(pack.agents, pack.outputs):
-        run_file = tmp_path / out.removeprefix("data/")
-        alone = tmp_path / f"alone-{point.config_id}-{seed}.nc"
-        assert main(["train", "--env", "gridworld", "--aux", "center-bonus", "--method", method,
-                     *[a for k, v in point.overrides.items() for a in ("--set", f"{k}={v}")],
-                     "--seed", str(seed), "--out", str(alone), "--quiet"]) == 0
-        with xr.open_dataset(run_file) as a, xr.open_dataset(alone) as b:
-            xr.testing.assert_equal(a.drop_vars("wall_time"), b.drop_vars("wall_time"))
-            assert a.attrs["config_id"] == point.config_id and a.attrs["seed"] == seed
+    paths, points = _grid_point_files(tmp_path, method, grid)
+    runs = tmp_path / "runs"
+    assert main(["train", *[a for p in paths for a in ("--config", p)], "--seeds", "3-4",
+                 "--runs-dir", str(runs), "--quiet"]) == 0
+    assert sorted(runs.rglob("*.nc")) == sorted(runs / p.config_id / f"seed-{s}.nc"
+                                                for p in points for s in (3, 4))
+    for point in points:
+        for seed in (3, 4):
+            alone = tmp_path / f"alone-{point.config_id}-{seed}.nc"
+            assert main(["train", "--env", "gridworld", "--aux", "center-bonus", "--method",
+                         method, *[a for k, v in point.overrides.items()
+                                   for a in ("--set", f"{k}={v}")],
+                         "--seed", str(seed), "--out", str(alone), "--quiet"]) == 0
+            with xr.open_dataset(runs / point.config_id / f"seed-{seed}.nc") as a, \
+                    xr.open_dataset(alone) as b:
+                xr.testing.assert_equal(a.drop_vars("wall_time"), b.drop_vars("wall_time"))
+                assert a.attrs["config_id"] == point.config_id and a.attrs["seed"] == seed
 
 
 @pytest.mark.parametrize("extra,words", [
-    (["--env", "gridworld"], ["--pack names the agents", "--env"]),
-    (["--out-dir", "x"], ["--pack names the agents", "--out-dir"]),
-    (["--set", "episodes=3"], ["--pack names the agents", "--set"]),
+    (["--runs-dir", "R", "--env", "gridworld"], ["--runs-dir trains the --config", "--env"]),
+    (["--runs-dir", "R", "--out-dir", "x"], ["--runs-dir trains the --config", "--out-dir"]),
+    (["--runs-dir", "R", "--set", "episodes=3"], ["--runs-dir trains the --config", "--set"]),
+    (["--out-dir", "x"], ["several --config train as one block", "--runs-dir"]),
+    (["--runs-dir", "R", "SAME"], ["names grid point", "twice"]),
+    (["--runs-dir", "R", "OTHER"], ["a block is one env, aux and method"]),
+    (["--runs-dir", "R", "STRUCTURE"], ["may differ only in per-agent hyperparameters"]),
 ])
-def test_train_pack_stands_alone(tmp_path, capsys, extra, words):
-    path, pack = _pack_file(tmp_path, "reinforce", [{"episodes": 2}], seeds=(1,))
-    assert main(["train", "--pack", str(path), *extra]) == EXIT_BAD_INPUT
+def test_train_several_grid_points_bad_input_is_one_line(tmp_path, capsys, extra, words):
+    paths, _ = _grid_point_files(tmp_path, "reinforce", [{"episodes": 2}, {"episodes": 2,
+                                                                           "actor_lr": 0.5}])
+    extra = [str(tmp_path / "R") if a == "R" else a for a in extra]
+    if "SAME" in extra:
+        extra.remove("SAME")
+        paths = [paths[0], paths[0]]
+    for marker, method, overrides in (("OTHER", "actor-critic", {"episodes": 2, "critic_lr": 0.1}),
+                                      ("STRUCTURE", "reinforce", {"episodes": 3})):
+        if marker in extra:
+            extra.remove(marker)
+            paths = paths[:1] + _grid_point_files(tmp_path, method, [overrides])[0]
+    argv = ["train", *[a for p in paths for a in ("--config", p)], "--seeds", "1", *extra]
+    assert main(argv) == EXIT_BAD_INPUT
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and all(w in err for w in words), err
-    assert not (tmp_path / "runs").exists()
-    with pytest.raises(SystemExit) as exc:                   # argparse: exclusive options
-        main(["train", "--pack", str(path), "--seed", "1"])
-    assert exc.value.code == EXIT_BAD_INPUT
-    capsys.readouterr()
-    (tmp_path / "bad.json").write_text('{"env": "gridworld"}')
-    assert main(["train", "--pack", str(tmp_path / "bad.json")]) == EXIT_BAD_INPUT
-    assert "is not a pack file" in capsys.readouterr().err
+    assert not (tmp_path / "R").exists() and not (tmp_path / "x").exists()

@@ -158,26 +158,25 @@ def test_dry_run_ci(tree):
     # Before the selection checkpoint only the tuning jobs are known: per aux reward one pack
     # per method (block_size 4 = 2 configurations x 2 tuning seeds).
     assert train_jobs(counts) == len(cfg["aux"]) * 3
-    assert counts.get("pack_file") == len(cfg["aux"]) * 3
     assert counts.get("grid_point") == len(cfg["aux"]) * n_configs
     for rule in ("config_table", "select_tuning", "select", "report", "all"):
         assert counts.get(rule) == 1, (rule, counts)
     # One aggregate rule, two stages: the tuning runs (split) and every run.
     assert counts.get("aggregate") == 2 and counts.get("run_list") == 2, counts
     assert not (tree / "data" / "runs").exists()
-    # The shell line of a training job: the pack's file (its agents, seeds and run files), a
-    # checkpoint directory outside the outputs.
+    # The shell line of a training job: its grid points' files, the tuning seeds, the folder
+    # of their run files, a checkpoint directory outside the outputs.
     proc = snakemake(tree, "-n", "-p", "--configfile", "config/ci.yaml", timeout=120)
     lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "barfi train" in ln]
-    assert lines and all("--pack data/packs/gridworld/" in ln
+    assert lines and all("--seeds 1-2 --runs-dir data/runs/gridworld/" in ln
                          and "--checkpoint-dir data/checkpoints/" in ln
-                         and "--set" not in ln and "--seeds" not in ln for ln in lines)
+                         and "--set" not in ln for ln in lines)
     reinforce = Study.from_config(ci_config()).cell("gridworld", "none").points["reinforce"]
-    pack = next(pk for pk in Study.from_config(ci_config()).tuning_packs()
-                if pk.aux == "none" and pk.method == "reinforce")
-    assert sorted(pack.config_ids) == sorted(reinforce) == ["21c5ea45", "8acabae8"]
-    assert any(f"--pack data/packs/gridworld/none/reinforce/pack-{pack.pack_id}.json" in ln
-               for ln in lines)
+    assert sorted(reinforce) == ["21c5ea45", "8acabae8"]
+    assert any("--config data/configs/gridworld/none/reinforce/21c5ea45.json --config "
+               "data/configs/gridworld/none/reinforce/8acabae8.json" in ln
+               or "--config data/configs/gridworld/none/reinforce/8acabae8.json --config "
+               "data/configs/gridworld/none/reinforce/21c5ea45.json" in ln for ln in lines)
     # The published single-set rule: no selection checkpoint, no evaluation runs.
     cfg = ci_config()
     cfg["selection"]["rule"] = "single"

@@ -16,7 +16,7 @@ from barfi.config import structural_key
 from barfi.envs import ENVS
 from barfi.study import (Study, StudyError, agent_cap, agent_memory_mb, alternation, block_label,
                          config_id, digest, pack_rule_name, parse_run_path, read_grid_point,
-                         read_pack, run_path, seed_ranges, train_rule_name, write_tsv)
+                         run_path, seed_ranges, train_rule_name, write_tsv)
 from barfi.study.packs import PROCESS_MB
 
 REPO = Path(__file__).resolve().parents[1]
@@ -146,7 +146,7 @@ def test_packs_cover_every_tuning_run_once_and_agree_in_structure():
         assert len(pk.agents) <= 7
         assert len({structural_key(p.run) for p, _ in pk.agents}) == 1
         # a configuration's seeds stay together while they fit in one block
-        assert all(sum(p is q for q, _ in pk.agents) == 3 for p, _ in pk.agents)
+        assert all(pk.seeds == (1, 2, 3) for pk in s.tuning_packs())
     # delta is structural: the reinforce configurations form two groups of 3 x 3 agents, so
     # never more than 2 configurations (6 agents) per block of 7
     assert max(len(pk.agents) for pk in s.tuning_packs() if pk.method == "reinforce") == 6
@@ -187,30 +187,15 @@ def test_memory_lowers_the_block():
     assert agent_cap(reinforce, 40, 2000) == 40
 
 
-def test_pack_file_round_trip_and_errors(tmp_path):
+def test_a_pack_is_configurations_times_seeds():
     s = study(ci_config())
-    pk = s.tuning_packs()[0]
-    path = tmp_path / "pack.json"
-    path.write_text(pk.to_json())
-    agents = read_pack(path)
-    assert [str(o) for o in agents.outputs] == pk.outputs
-    assert agents.config_ids == [p.config_id for p, _ in pk.agents]
-    assert agents.seeds == [seed for _, seed in pk.agents]
-    assert [c.overrides for c in agents.configs] == [p.run.overrides for p, _ in pk.agents]
-    assert s.pack(pk.env, pk.pack_id) == pk
-    data = json.loads(pk.to_json())
-    data["agents"][0]["config_id"] = "00000000"
-    path.write_text(json.dumps(data))
-    with pytest.raises(ConfigError, match="does not name its overrides"):
-        read_pack(path)
-    data = json.loads(pk.to_json())
-    data["agents"].append(dict(data["agents"][0]))
-    path.write_text(json.dumps(data))
-    with pytest.raises(ConfigError, match="two agents write the same run file"):
-        read_pack(path)
-    path.write_text(json.dumps({"env": "gridworld"}))
-    with pytest.raises(ConfigError, match="is not a pack file; valid: .*agents"):
-        read_pack(path)
+    for pk in s.tuning_packs():
+        assert pk.agents == [(p, seed) for p in pk.points for seed in pk.seeds]
+        assert pk.outputs == [run_path(pk.env, pk.aux, pk.method, p.config_id, seed)
+                              for p, seed in pk.agents]
+        assert s.pack(pk.env, pk.pack_id) == pk
+    with pytest.raises(KeyError, match="not a pack of this config"):
+        s.pack("gridworld", "0000000000")
 
 
 def test_run_paths_parse_back():

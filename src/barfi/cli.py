@@ -34,20 +34,20 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--env", help="environment (see `barfi list`)")
     train.add_argument("--aux", help="auxiliary reward of the env")
     train.add_argument("--method", help="learning method")
-    train.add_argument("--config", help="a grid point file of the workflow (data/configs/ENV/AUX/"
-                                        "METHOD/ID.json: env, aux, method, config_id, overrides) "
-                                        "instead of --env, --aux, --method and --set; its runs "
-                                        "carry the attribute config_id")
+    train.add_argument("--config", action="append", help="a grid point file of the workflow "
+                       "(data/configs/ENV/AUX/METHOD/ID.json: env, aux, method, config_id, "
+                       "overrides) instead of --env, --aux, --method and --set; its runs carry the "
+                       "attribute config_id. Repeatable with --seeds and --runs-dir: the grid "
+                       "points (of one env, aux and method, differing only in per-agent values) "
+                       "x the seeds train as one block")
     seeds = train.add_mutually_exclusive_group(required=True)
-    seeds.add_argument("--pack", help="a pack file of the workflow (data/packs/ENV/AUX/METHOD/"
-                                      "pack-ID.json): agents, each a grid point's overrides, a "
-                                      "seed and its run file, trained in one block; alone "
-                                      "instead of --env ... --set and the seeds and outputs")
     seeds.add_argument("--seed", help="one seed (non-negative integer); use with --out")
     seeds.add_argument("--seeds", help="a block of seeds run in lockstep, e.g. 1-40 or 1,3,5-7; "
                                        "use with --out-dir")
     train.add_argument("--out", help="run file (.nc) for --seed")
     train.add_argument("--out-dir", help="directory for --seeds: one file seed-<N>.nc per seed")
+    train.add_argument("--runs-dir", help="directory for --config with --seeds: one file "
+                                          "<config_id>/seed-<N>.nc per grid point and seed")
     train.add_argument("--set", dest="overrides", action="append", default=[],
                        metavar="KEY=VALUE", help="override a hyperparameter (repeatable)")
     train.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda")
@@ -136,9 +136,12 @@ def _run_config(args) -> tuple[RunConfig, dict[str, str]]:
         if named or args.overrides:
             raise ConfigError(f"--config names the grid point; valid without "
                               f"{', '.join(named + ['--set'] * bool(args.overrides))}")
+        if len(args.config) > 1:
+            raise ConfigError("several --config train as one block with --seeds and --runs-dir "
+                              "(one file per grid point and seed), not with --seed or --out-dir")
         from barfi.study import read_grid_point   # the workflow's side: imported when used
 
-        config, cid = read_grid_point(args.config)
+        config, cid = read_grid_point(args.config[0])
         return config, {"config_id": cid}
     if len(named) < 3:
         raise ConfigError("--env, --aux and --method are required (or --config FILE)")
@@ -146,27 +149,42 @@ def _run_config(args) -> tuple[RunConfig, dict[str, str]]:
 
 
 def _packed_run(args) -> tuple[list[RunConfig], list[int], list[Path], list[dict[str, str]]]:
-    """The agents of --pack FILE: configs, seeds, run files and the config_id of each."""
-    named = [f"--{k.replace('_', '-')}" for k in ("env", "aux", "method", "config", "out",
+    """The agents of --config A --config B ... --seeds S --runs-dir DIR: every grid point on
+    every seed, in one block; configs, seeds, run files and the config_id of each."""
+    from barfi.config import block_configs, parse_seeds
+    from barfi.study import read_grid_point   # the workflow's side: imported when used
+
+    named = [f"--{k.replace('_', '-')}" for k in ("env", "aux", "method", "seed", "out",
                                                    "out_dir") if getattr(args, k) is not None]
     named += ["--set"] * bool(args.overrides)
     if named:
-        raise ConfigError(f"--pack names the agents, their seeds and run files; valid without "
-                          f"{', '.join(named)}")
-    from barfi.study import read_pack   # the workflow's side: imported when used
-
-    agents = read_pack(args.pack)
-    for out in agents.outputs:
-        if out.suffix != ".nc":
-            raise ConfigError(f"--pack {args.pack!r}: run file {str(out)!r} must end in .nc")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        _check_writable_dir(out.parent, "a run file's directory")
-    return (agents.configs, agents.seeds, agents.outputs,
-            [{"config_id": cid} for cid in agents.config_ids])
+        raise ConfigError("--runs-dir trains the --config files on --seeds; valid without "
+                          + ", ".join(named))
+    if args.config is None or args.seeds is None:
+        raise ConfigError("--runs-dir needs --config (one or more) and --seeds")
+    points = [read_grid_point(path) for path in args.config]
+    ids = [cid for _, cid in points]
+    if len(set(ids)) != len(ids):
+        raise ConfigError(f"--config names grid point {ids[0]!r} twice; each once")
+    first = points[0][0]
+    for path, (run, _) in zip(args.config, points):
+        if (run.env, run.aux, run.method) != (first.env, first.aux, first.method):
+            raise ConfigError(f"--config {path!r} is {run.env}/{run.aux}/{run.method}, the first "
+                              f"{first.env}/{first.aux}/{first.method}; a block is one env, aux "
+                              "and method")
+    seeds = parse_seeds(args.seeds)
+    configs = block_configs([run for run, _ in points for _ in seeds], len(points) * len(seeds))
+    runs_dir = Path(args.runs_dir)
+    if runs_dir.exists() and not runs_dir.is_dir():
+        raise ConfigError(f"--runs-dir {args.runs_dir!r} is a file; valid: a directory")
+    _check_writable_dir(runs_dir, "--runs-dir")
+    out_paths = [runs_dir / cid / f"seed-{s}.nc" for cid in ids for s in seeds]
+    return (configs, list(seeds) * len(points), out_paths,
+            [{"config_id": cid} for cid in ids for _ in seeds])
 
 
 def _train(args) -> int:
-    if args.pack is not None:
+    if args.runs_dir is not None:
         config, seeds, out_paths, attrs = _packed_run(args)
     else:
         config, attrs = _run_config(args)

@@ -13,15 +13,14 @@
 import re
 
 from barfi.config import METHODS
-from barfi.study import (alternation, block_label, pack_path, pack_rule_name, point_path,
-                         train_rule_name, write_text, write_tsv)
+from barfi.study import (alternation, block_label, pack_rule_name, point_path, seed_ranges,
+                         train_rule_name, write_tsv)
 
 
 localrules:
     config_table,
     env_config_table,
     grid_point,
-    pack_file,
 
 
 # The tables' params are a hash of their rows: a change reruns the rule (and prints 16 hex
@@ -53,7 +52,9 @@ rule env_config_table:
 
 
 # One grid point's configuration, the input of its training jobs. Its content is fixed by its
-# path (the config id hashes the overrides), so it is written once and never reruns a job.
+# path (the config id hashes the overrides), so it is written once and never reruns a job. A
+# shell command, not `run:`: Snakemake runs a local `run:` job in a new Snakemake process that
+# parses the whole workflow again (seconds per grid point on the published grid).
 rule grid_point:
     output:
         "data/configs/{env}/{aux}/{method}/{config_id}.json",
@@ -63,53 +64,42 @@ rule grid_point:
         point=point_json,
     log:
         "logs/config_table/{env}/{aux}/{method}/{config_id}.log",
-    run:
-        write_text(output[0], params.point)
-
-
-# One pack's agents, the input of its training job. Its content is fixed by its path (the pack
-# id hashes its agents), so it is written once and never reruns a job.
-rule pack_file:
-    output:
-        "data/packs/{env}/{aux}/{method}/pack-{pack_id}.json",
-    wildcard_constraints:
-        pack_id="[0-9a-f]{10}",
-    params:
-        pack=lambda w: STUDY.pack(w.env, w.pack_id).to_json(),
-    log:
-        "logs/packs/{env}/{aux}/{method}/pack-{pack_id}.log",
-    run:
-        write_text(output[0], params.pack)
+    conda:
+        "../envs/barfi.yaml"
+    shell:
+        "printf '%s' {params.point:q} > {output}.tmp && mv -f {output}.tmp {output}"
 
 
 for _pack in STUDY.tuning_packs():
     _cell = STUDY.cell(_pack.env, _pack.aux)
-    _where = f"{_pack.env}/{_pack.aux}/{_pack.method}/pack-{_pack.pack_id}"
+    _method_dir = f"{_pack.env}/{_pack.aux}/{_pack.method}"
 
     rule:
         name:
             pack_rule_name(_pack.env, _pack.pack_id)
         input:
-            # The pack file, and its grid points' files: a pack holding a new configuration is
-            # newer than the run files of an earlier grid, so it reruns.
-            pack=pack_path(_pack.env, _pack.aux, _pack.method, _pack.pack_id),
-            points=[point_path(_pack.env, _pack.aux, _pack.method, c) for c in _pack.config_ids],
+            [point_path(_pack.env, _pack.aux, _pack.method, c) for c in _pack.config_ids],
         output:
             _pack.outputs,
         log:
-            f"logs/train/{_where}.log",
+            f"logs/train/{_method_dir}/pack-{_pack.pack_id}.log",
         benchmark:
-            f"logs/train/{_where}.benchmark.tsv"
+            f"logs/train/{_method_dir}/pack-{_pack.pack_id}.benchmark.tsv"
         params:
+            configs=lambda w, input: " ".join(f"--config {path}" for path in input),
+            seeds=seed_ranges(_pack.seeds),
+            # data/runs/E/A/M: the run files are <config_id>/seed-N.nc below it
+            runs_dir=lambda w, output: os.path.dirname(os.path.dirname(output[0])),
             device="cuda" if _cell.resources.gpu > 0 else "cpu",
-            **train_params(f"data/checkpoints/{_where}"),
+            **train_params(f"data/checkpoints/{_method_dir}/pack-{_pack.pack_id}"),
         threads: 1
         resources:
             **pack_resources(_cell.resources),
         conda:
             "../envs/barfi.yaml"
         shell:
-            '"$BARFI_PYTHON" -m barfi train --pack {input.pack}'
+            '"$BARFI_PYTHON" -m barfi train {params.configs}'
+            " --seeds {params.seeds} --runs-dir {params.runs_dir}"
             " --device {params.device} --threads {threads}"
             " --checkpoint-dir {params.checkpoint_dir}"
             " --checkpoint-every {params.checkpoint_every} --quiet >> {log} 2>&1"

@@ -161,7 +161,7 @@ SPEC = EnvSpec(
                                    goal=(GridWorldBatched.GOAL_LOW, GridWorldBatched.GOAL_HIGH),
                                    bonus=(0.4, 0.6), bonus_label="centre bonus"),
     episode_cpu_s=0.0038,
-    block_size=500,
+    block_size=200,
     agent_mem_mb={"reinforce": 0.5, "actor-critic": 0.5, "barfi": 0.5},
     published=(
         Published(dict(episodes=2000, actor_lr=5e-3, actor_reg=0.25, critic_lr=5e-3,

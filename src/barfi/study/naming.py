@@ -13,7 +13,6 @@ from barfi.dataset import atomic_path
 
 RUN_DIR = "data/runs"
 POINT_DIR = "data/configs"
-PACK_DIR = "data/packs"
 
 
 def config_id(overrides: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> str:
@@ -72,11 +71,6 @@ def parse_run_path(path: str) -> tuple[str, str, str, str, int]:
 def point_path(env: str, aux: str, method: str, cid: str) -> str:
     """A grid point's configuration file (the input of its training jobs)."""
     return f"{POINT_DIR}/{env}/{aux}/{method}/{cid}.json"
-
-
-def pack_path(env: str, aux: str, method: str, pack_id: str) -> str:
-    """A pack's file (the input of its training job)."""
-    return f"{PACK_DIR}/{env}/{aux}/{method}/pack-{pack_id}.json"
 
 
 def pack_rule_name(env: str, pack_id: str) -> str:
