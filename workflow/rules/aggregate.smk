@@ -11,6 +11,9 @@
 # seeds is a checkpoint (its choice decides which evaluation runs exist), the final one is not.
 
 
+from barfi.study import write_tsv
+
+
 wildcard_constraints:
     env="[A-Za-z0-9_-]+",
     stage=r"(\.tuning)?",

@@ -16,6 +16,7 @@ from barfi.analysis.captions import (
 )
 from barfi.analysis.claims import parse_claims
 from barfi.analysis.io import AnalysisError
+from barfi.study import write_text
 
 try:
     parse_claims(config.get("claims", []))
