@@ -157,8 +157,7 @@ def test_packing_is_stable_when_a_configuration_is_added():
     other packs (their ids, hence their rules and run files) are those of the old grid."""
     cfg = ci_config()
     cfg["seeds"]["block_size"] = 8                      # 4 configurations x 2 seeds per pack
-    rates = cfg["envs"]["gridworld"]["methods"] = {"reinforce": {"actor_lr": [
-        1.0e-3 * i for i in range(1, 15)]}}["reinforce"]["actor_lr"]
+    rates = [1.0e-3 * i for i in range(1, 15)]
     cfg["envs"]["gridworld"]["methods"] = {"reinforce": {"actor_lr": rates}}
     old = {pk.pack_id for pk in study(cfg).tuning_packs()}
     rates.append(0.5)                                   # 15 configurations: still 4 buckets
