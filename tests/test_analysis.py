@@ -15,6 +15,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -466,13 +467,31 @@ def test_summary_json_has_only_headline_numbers(full_report):
     and a few totals; the long tables live in the CSV files."""
     out = full_report["out"]
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary) == {"final_iqm", "runs", "diverged_runs", "statistics"}
+    assert set(summary) == {"final_iqm", "episodes", "runs", "diverged_runs", "statistics"}
+    assert summary["episodes"] == {ENV: {"episodes": "60", "published": 2000}}
     cells = [leaf for per_aux in summary["final_iqm"].values() for per_m in per_aux.values()
              for leaf in per_m.values()]
     assert len(cells) == 2 * 3                                   # aux x method, no pooled rows
     assert all(set(leaf) == {"iqm", "low", "high"} for leaf in cells)
     assert (out / "summary.json").stat().st_size < 3000
     assert "iqm_low" in (out / "summary.csv").read_text().splitlines()[0]
+
+
+def test_a_budget_shorter_than_published_is_named_in_every_table_and_title(full_report):
+    """The sweep trains 60 of GridWorld's 2000 episodes: every table names the env with its
+    budget, and so does the README; the CSVs keep the plain env name as their key."""
+    out = full_report["out"]
+    label = f"{ENV} (60 of 2000 episodes)"
+    for table in ("summary", "probability_of_improvement", "selected_configs",
+                  "diverged_counts"):
+        md, tex = (out / f"{table}.md").read_text(), (out / f"{table}.tex").read_text()
+        rows = [ln for ln in md.splitlines() if ln.startswith(f"| {ENV}")]
+        assert rows and all(ln.startswith(f"| {label} |") for ln in rows), table
+        assert label in tex, table
+        csv = pd.read_csv(out / f"{table}.csv")
+        assert set(csv.env) == {ENV}, table
+    readme = (out / "README.md").read_text()
+    assert f"{ENV} 60 of 2000 episodes" in readme and "A quick grid" in readme
 
 
 def test_sensitivity_has_one_point_per_configuration_from_the_tuning_seeds(sweep, full_report):

@@ -111,6 +111,7 @@ def test_report_evaluates_claims_and_says_what_the_study_is(tmp_path):
     md = (out / "claims.md").read_text()
     assert "## barfi-wins: holds" in md and "## reinforce-wins: insufficient data" in md
     assert "| gridworld | none | reinforce | 6 vs 6 | 0 | 30 [" in md
+    assert "gridworld (40 of 2000 episodes): seeds" in md      # a short budget is named
     readme = (out / "README.md").read_text()
     assert readme.startswith("# Test study")
     assert "40 episodes per run (published: 2000)" in readme

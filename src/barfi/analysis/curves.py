@@ -49,7 +49,7 @@ def learning_curves(builder, inp: EnvInputs) -> None:
                               legend_note(config, values.shape[0], n_div))
                       for method, (values, n_div, config) in data.items()]
             text = f"mean over seeds of EMA-smoothed ({builder.ema_weight:g}) runs, {band}"
-            files = F.learning_curves(curves, f"{inp.env}, aux reward: {aux}",
+            files = F.learning_curves(curves, f"{inp.label}, aux reward: {aux}",
                                       f"{text}; {builder.rule_text(inp)}", builder.out,
                                       f"curves_{inp.env}_{aux}_{style}")
             builder.index.add(f"curves_{style}", files, env=inp.env, aux=aux, text=text)
@@ -79,7 +79,7 @@ def gamma_phi(builder, inp: EnvInputs) -> None:
         return
     extra = f"; not learned, not drawn: {not_learned}" if fixed else ""
     files = F.panels_over_training(panels, r"learned discount $\gamma_\phi$",
-                                   f"{inp.env}: learned discount over training (selected "
+                                   f"{inp.label}: learned discount over training (selected "
                                    f"configs, mean +- 1 s.e., EMA {builder.ema_weight:g})"
                                    f"{extra}", builder.out, f"gamma-phi_{inp.env}")
     builder.index.add("gamma-phi", files, env=inp.env, extra=extra)
@@ -99,7 +99,7 @@ def rphi_vs_primary(builder, inp: EnvInputs) -> None:
             builder.index.skip(f"primary vs r_phi return {inp.env}/{aux}",
                                "no BARFI runs with r_phi_return records")
             continue
-        files = F.twin_axes(panels, f"{inp.env}, aux reward: {aux}: primary return (left) "
+        files = F.twin_axes(panels, f"{inp.label}, aux reward: {aux}: primary return (left) "
                                     r"and return under $r_\phi$ (right), mean +- 1 s.e., "
                                     f"EMA {builder.ema_weight:g}",
                             builder.out, f"rphi-vs-primary_{inp.env}_{aux}")
@@ -113,7 +113,7 @@ def diverged(builder, inp: EnvInputs) -> None:
     if sum(d for per in counts.values() for d, _ in per.values()) == 0:
         builder.index.skip(f"diverged runs ({inp.env}) figure", "no run diverged")
         return
-    files = F.diverged_bars(counts, f"{inp.env}: diverged runs per method (all configs and "
+    files = F.diverged_bars(counts, f"{inp.label}: diverged runs per method (all configs and "
                                     "seeds; labels: diverged/runs)",
                             builder.out, f"diverged_{inp.env}")
     builder.index.add("diverged", files, env=inp.env)

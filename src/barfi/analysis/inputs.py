@@ -21,6 +21,16 @@ def is_barfi(method: str) -> bool:
     return method in METHODS and METHODS[method].learns_reward
 
 
+def published_episodes(env: str) -> int | None:
+    """The paper's episode budget for `env` (common to its methods), None for an unknown env."""
+    from barfi.config import METHODS, published_defaults
+    from barfi.envs import ENVS
+
+    # the budget is common to every method; per env, the layers that name no aux reward
+    default = published_defaults(env, next(iter(METHODS))) if env in ENVS else {}
+    return int(default["episodes"]) if "episodes" in default else None
+
+
 @dataclass
 class EnvInputs:
     env: str
@@ -41,6 +51,29 @@ class EnvInputs:
         self.eval_seeds = [int(s) for s in self.sel.eval_seed.values]
         self.tuning_seeds = [int(s) for s in self.sel.tuning_seed.values]
         self._cache: dict = {}
+
+    @property
+    def episodes(self) -> str:
+        """The runs' episode budget: "300", or "150-2000" where configurations differ."""
+        ep = self.n_episodes[self.n_episodes > 0]
+        if not ep.size:
+            return "0"
+        return f"{int(ep.min())}" if ep.min() == ep.max() else f"{int(ep.min())}-{int(ep.max())}"
+
+    @property
+    def short_budget(self) -> int | None:
+        """The published budget where these runs train for fewer episodes, else None."""
+        pub = published_episodes(self.env)
+        ep = self.n_episodes[self.n_episodes > 0]
+        return pub if pub and ep.size and int(ep.max()) < pub else None
+
+    @property
+    def label(self) -> str:
+        """The env's name in titles and tables: its budget added where it is shorter than the
+        published one ("halfcheetah (300 of 10000 episodes)"), so that no figure or table of a
+        short run can be read as the paper's."""
+        pub = self.short_budget
+        return f"{self.env} ({self.episodes} of {pub} episodes)" if pub else self.env
 
     def best(self, aux: str, method: str) -> str:
         return str(self.sel.best_config.sel({"aux": aux, "method": method}).item())

@@ -60,7 +60,7 @@ def episode_records(builder, inp: EnvInputs) -> None:
                            "no completed evaluation runs with these records")
         return
     files = figures_sns.episode_records(
-        data, RECORDS, f"{inp.env}: return under the aux reward (left) and episode length "
+        data, RECORDS, f"{inp.label}: return under the aux reward (left) and episode length "
                        "(right) of every method's selected config; mean +- 1 s.e. over "
                        f"seeds of EMA-smoothed ({builder.ema_weight:g}) runs; "
                        f"{builder.rule_text(inp)}",
@@ -71,7 +71,7 @@ def episode_records(builder, inp: EnvInputs) -> None:
 def build(builder, res: Results) -> None:
     from barfi.analysis import figures_sns
 
-    data = res.summary_frame()
+    data = res.labelled(res.summary_frame())
     data = data[data.aux != "(all)"]
     if data.empty:
         builder.index.skip("overview figures", "no completed evaluation runs")
@@ -81,7 +81,7 @@ def build(builder, res: Results) -> None:
               f"bootstrap CI (bar) over evaluation runs; hollow: fewer than {MIN_RUNS} runs",
         builder.out, "overview_all_iqm")
     builder.index.add("overview_all_iqm", files)
-    poi = res.poi_frame()
+    poi = res.labelled(res.poi_frame())
     poi = poi[poi.aux != "(all)"]
     if poi.empty:
         builder.index.skip("probability-of-improvement matrix",

@@ -86,7 +86,7 @@ def build(builder, inp: EnvInputs) -> None:
         hidden = "phi3_map" not in next(iter(rows.values()))
         note = "; phi3 not shown: r_aux = 0, so phi3 never changes" if hidden else ""
         files = figures.phi_maps(
-            rows, gx, gy, f"{inp.env}, aux reward: {aux}: change of phi from its initialisation "
+            rows, gx, gy, f"{inp.label}, aux reward: {aux}: change of phi from its initialisation "
                           "to the end of training (mean over the evaluation runs of the "
                           f"selected config){note}", builder.out, f"phi-maps_{inp.env}_{aux}",
             landmarks=spec.phi_map_landmarks if spec is not None else None)

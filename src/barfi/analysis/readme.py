@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from barfi.analysis.captions import index_line
+from barfi.analysis.inputs import published_episodes
 from barfi.analysis.io import write_text
 from barfi.analysis.results import MIN_RUNS, Results
 
@@ -38,24 +39,13 @@ class Index:
         return [f for items in self.entries.values() for files, _ in items for f in files]
 
 
-def _published_episodes(env: str) -> int | None:
-    from barfi.config import METHODS, published_defaults
-    from barfi.envs import ENVS
-
-    # the budget is common to every method; per env, the layers that name no aux reward
-    default = published_defaults(env, next(iter(METHODS))) if env in ENVS else {}
-    return int(default["episodes"]) if "episodes" in default else None
-
-
 def study_lines(builder, res: Results) -> list[str]:
     """'What this study is' and 'How much to trust it'."""
     lines, short = ["## What this study is", ""], []
     for inp in builder.inputs:
         s = inp.sel.attrs
-        ep = inp.n_episodes[inp.n_episodes > 0]
-        episodes = f"{int(ep.min())}" if ep.min() == ep.max() else f"{int(ep.min())}-{int(ep.max())}"
-        pub = _published_episodes(inp.env)
-        if pub and ep.max() < pub:
+        episodes, pub = inp.episodes, published_episodes(inp.env)
+        if inp.short_budget:
             short.append(f"{inp.env} {episodes} of {pub}")
         lines.append(
             f"- **{inp.env}**: {len(inp.auxes)} aux rewards x {len(inp.methods)} methods x "
@@ -66,11 +56,16 @@ def study_lines(builder, res: Results) -> list[str]:
             f"({len(inp.eval_seeds)}), rule `{s['rule']}`, score = mean of the last "
             f"{s['last_k']} episodes")
     lines.append("")
-    if short:
+    if short and len(short) == len(builder.inputs):
         lines += ["**A quick grid, not the paper's results**: the training budgets are shorter "
                   f"than the published ones ({'; '.join(short)} episodes), so the numbers show "
                   "the methods early in training. `config/paper.yaml` is the published study.",
                   ""]
+    elif short:
+        lines += [f"**Shorter than published**: {'; '.join(short)} episodes. Those envs' "
+                  "numbers show the methods early in training, not the paper's results; every "
+                  "figure and table of them says so next to the env's name. The other envs run "
+                  "the published budgets.", ""]
     cells = [r for r in res.summary if r["aux"] != "(all)"]
     few = [r for r in cells if r["runs"] < MIN_RUNS]
     if few:

@@ -39,7 +39,7 @@ def write_summary_table(res: Results, out: Path, index: Index) -> None:
     data = res.summary_frame()
     few = data.runs < MIN_RUNS
     disp = pd.DataFrame({
-        "env": data.env, "aux": data.aux, "method": data.method, "config": data.config,
+        "env": res.labelled(data).env, "aux": data.aux, "method": data.method, "config": data.config,
         "runs": [f"{n} (< {MIN_RUNS})" if f else str(n) for n, f in zip(data.runs, few)],
         "diverged (excl.)": data.diverged_excluded,
         "IQM [95% CI]": [fmt_ci(r.iqm, r.iqm_low, r.iqm_high) for r in data.itertuples()],
@@ -54,7 +54,7 @@ def write_poi_table(res: Results, out: Path, index: Index) -> None:
         index.skip("probability of improvement table",
                    "needs a BARFI method and a baseline with evaluation runs")
         return
-    disp = data[["env", "aux", "method", "baseline"]].assign(**{
+    disp = res.labelled(data)[["env", "aux", "method", "baseline"]].assign(**{
         "P(method > baseline) [95% CI]": [fmt_ci(r.p, r.low, r.high)
                                           for r in data.itertuples()]})
     stem = "probability_of_improvement"
@@ -63,7 +63,7 @@ def write_poi_table(res: Results, out: Path, index: Index) -> None:
 
 def write_selection_table(res: Results, out: Path, index: Index) -> None:
     data = pd.DataFrame(res.selection, columns=SELECTION_COLS)
-    disp = data.drop(columns=["rule", "tuning_seeds", "eval_seeds"]).copy()
+    disp = res.labelled(data).drop(columns=["rule", "tuning_seeds", "eval_seeds"])
     disp["tuning_score"] = [fmt_num(v) for v in data.tuning_score]
     disp["eval_score"] = [fmt_num(v) for v in data.eval_score]
     stem = "selected_configs"
@@ -72,7 +72,7 @@ def write_selection_table(res: Results, out: Path, index: Index) -> None:
 
 def write_divergence_tables(res: Results, out: Path, index: Index) -> None:
     data = pd.DataFrame(res.diverged, columns=DIVERGED_COLS)
-    disp = data.copy()
+    disp = res.labelled(data)
     disp["diverged_pct"] = [f"{v:.1f}%" for v in data.diverged_pct]
     stem = "diverged_counts"
     index.add(stem, write_table(out, stem, data, disp, table_title(stem)))
@@ -91,7 +91,7 @@ def write_claims(claims: Sequence, inputs: Sequence, res: Results, reps: int, se
         index.skip("claims", "no claims given (the config's `claims:` list is empty)")
         return []
     rows = C.evaluate(claims, res.scores, reps, seed)
-    seeds = "; ".join(f"{i.env}: seeds {i.sel.attrs['eval_seeds']}" for i in inputs)
+    seeds = "; ".join(f"{i.label}: seeds {i.sel.attrs['eval_seeds']}" for i in inputs)
     write_text(out / "claims.md", C.markdown(claims, rows, seeds))
     with atomic_output(out / "claims.csv") as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.10g")

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from barfi.analysis import stats
-from barfi.analysis.inputs import EnvInputs, is_barfi
+from barfi.analysis.inputs import EnvInputs, is_barfi, published_episodes
 from barfi.analysis.io import STATUS_CODES
 
 MIN_RUNS = 5    # statistics from fewer evaluation runs are flagged as unreliable
@@ -37,6 +37,10 @@ class Results:
     diverged: list[dict] = field(default_factory=list)
     diverged_runs: list[dict] = field(default_factory=list)
     lasts: list[int] = field(default_factory=list)
+    # env -> its name in titles and tables (`EnvInputs.label`: the budget where it is short)
+    labels: dict[str, str] = field(default_factory=dict)
+    # env -> {"episodes": the runs' budget, "published": the paper's}
+    budgets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def summary_frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.summary, columns=SUMMARY_COLS)
@@ -44,11 +48,18 @@ class Results:
     def poi_frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.poi, columns=POI_COLS)
 
+    def labelled(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """`frame` with its env column as the envs' labels (for display, not for keys)."""
+        return frame.assign(env=frame.env.map(lambda e: self.labels.get(e, e)))
+
 
 def collect(inputs: Sequence[EnvInputs], last: Callable[[EnvInputs], int], reps: int,
             seed: int) -> Results:
     res = Results(lasts=sorted({last(i) for i in inputs}))
     for inp in inputs:
+        res.labels[inp.env] = inp.label
+        res.budgets[inp.env] = {"episodes": inp.episodes,
+                                "published": published_episodes(inp.env)}
         scores: dict[tuple[str, str], np.ndarray] = {}
         for aux in inp.auxes:
             for method in inp.methods:
@@ -170,6 +181,7 @@ def headline(res: Results, reps: int, seed: int) -> dict[str, Any]:
             perf.setdefault(r["env"], {}).setdefault(r["aux"], {})[r["method"]] = {
                 "iqm": r["iqm"], "low": r["iqm_low"], "high": r["iqm_high"]}
     return {"final_iqm": perf,
+            "episodes": res.budgets,
             "runs": sum(r["runs"] for r in res.diverged),
             "diverged_runs": sum(r["diverged"] for r in res.diverged),
             "statistics": {"bootstrap_reps": reps, "confidence": 0.95,

@@ -75,7 +75,7 @@ def build(builder, inp: EnvInputs) -> None:
             continue
         n = f"{len(inp.tuning_seeds)} tuning seeds ({inp.sel.attrs['tuning_seeds']})"
         files = figures_sns.sensitivity(
-            data, keys, f"{inp.env}: sensitivity of {method}; every configuration (dot: mean "
+            data, keys, f"{inp.label}: sensitivity of {method}; every configuration (dot: mean "
                         f"+- 1 s.e. over the {n}); line: the best configuration at each value",
             f"Final primary return\n(mean of last {last} episodes)",
             builder.out, f"sensitivity_{inp.env}_{method}")
