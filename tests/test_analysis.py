@@ -494,6 +494,31 @@ def test_a_budget_shorter_than_published_is_named_in_every_table_and_title(full_
     assert f"{ENV} 60 of 2000 episodes" in readme and "A quick grid" in readme
 
 
+def test_stuck_seeds_are_split_at_the_envs_solve_level(tmp_path):
+    """BARFI seeds 0, 2, 4 end near 97 (GridWorld solved: >= 90), seeds 1, 3, 5 near 20: the
+    table lists each group's seeds and means, and the figure is drawn; REINFORCE is no BARFI
+    method and gets no row."""
+    from barfi.analysis.stuck import SOLVE_LEVELS
+
+    w = SweepWriter(tmp_path / "runs")
+    paths = [w.write(ENV, "center-bonus", method, "c1", seed, episodes=60, noise_sd=0.5,
+                     level=(97.0 if seed % 2 == 0 else 20.0) if method == "barfi" else 50.0)
+             for method in ("reinforce", "barfi") for seed in range(6)]
+    agg, sel, out = tmp_path / "agg.nc", tmp_path / "sel.nc", tmp_path / "report"
+    aggregate(paths, agg)
+    select(agg, sel, rule="single", last=10)
+    assert main(["report", "--aggregated", str(agg), "--selection", str(sel), "--out-dir",
+                 str(out), "--quiet", *FAST]) == 0
+    table = pd.read_csv(out / "stuck_seeds.csv", dtype={"seeds": str}).set_index("group")
+    assert list(table.method) == ["barfi", "barfi"] and SOLVE_LEVELS[ENV] == 90.0
+    assert table.loc["solved", "seeds"] == "0,2,4" and table.loc["stuck", "seeds"] == "1,3,5"
+    assert abs(table.loc["solved", "primary_return"] - 97.0) < 1.0
+    assert abs(table.loc["stuck", "primary_return"] - 20.0) < 1.0
+    assert 0.75 < table.loc["stuck", "gamma_phi"] < 0.8          # 0.99 - 0.2 at the plateau
+    assert (out / "stuck-seeds_gridworld_center-bonus.png").stat().st_size > 10_000
+    assert "stuck-seeds_gridworld_center-bonus.pdf" in (out / "README.md").read_text()
+
+
 def test_sensitivity_has_one_point_per_configuration_from_the_tuning_seeds(sweep, full_report):
     from barfi.analysis import sensitivity
     from barfi.analysis.inputs import load_inputs

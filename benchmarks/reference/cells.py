@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from barfi.analysis.stuck import SOLVE_LEVELS
+
 # (env, aux) -> (the reference's folder for the env, its sweep folder for the aux reward).
 AUX_FOLDERS: dict[tuple[str, str], tuple[str, str]] = {
     ("gridworld", "none"): ("barfi-gw", "experiments/PaperPlots/no"),
@@ -41,13 +43,9 @@ METHOD_FILES: dict[str, str] = {
 }
 PAPER_METHODS = ("reinforce", "reinforce-pbrs", "actor-critic", "actor-critic-pbrs", "barfi")
 
-# Final-performance level at which a seed counts as having solved the task (None: no such level).
-# GridWorld: the goal pays +100 and each step -0.1, so a mean of 90 over the last 200 episodes
-# needs the goal in at least ~94% of them. MountainCar: the primary reward is 1 at the goal and
-# 0 elsewhere, so 0.9 = reaching the goal in 90% of the episodes. CartPole: 450 of the 500 steps.
-SOLVE_THRESHOLDS: dict[str, float | None] = {
-    "gridworld": 90.0, "mountaincar": 0.9, "cartpole": 450.0, "halfcheetah": None,
-}
+# Final-performance level at which a seed counts as having solved the task (None: no such level):
+# the report's, see barfi.analysis.stuck.
+SOLVE_THRESHOLDS: dict[str, float | None] = SOLVE_LEVELS
 
 # Options of barfi that make it behave like the reference's software where the two differ on
 # purpose (applied before the user's --set, which can undo them).

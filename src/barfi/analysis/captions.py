@@ -79,6 +79,17 @@ CAPTIONS: dict[str, Caption] = {
         "their initialisation to the end of training, on a 33 x 33 grid (mean over the "
         "evaluation runs). phi3 weighs r_aux and is not shown when r_aux is 0 (it never "
         "changes then)."),
+    "stuck-seeds": Caption(
+        "BARFI seeds that do not solve the task",
+        "{env} / {aux}: BARFI evaluation runs that solve the task (final performance >= "
+        "{level}) against those that do not: primary and aux return, episode length, mean "
+        "phi3(s) and gamma_phi over training, and the learned change of phi3 per group",
+        "What BARFI's stuck seeds do: the evaluation runs of each BARFI method's selected "
+        "configuration split into those that solve the task and those that do not, compared "
+        "over training (primary return, return under r_aux, episode length, mean phi3(s) over "
+        "the episode's states, gamma_phi; mean +- 1 s.e.) and, in GridWorld, in the learned "
+        "change of phi3 over the map. A high aux return with long episodes is a bonus being "
+        "farmed."),
     "diverged": Caption(
         "Diverged runs", "{env}: number of diverged runs per method and aux reward",
         "Runs that diverged (NaN or infinite losses or parameters), per method."),
@@ -133,6 +144,15 @@ CAPTIONS: dict[str, Caption] = {
         "configuration).",
         "Diverged runs per env x aux x method (all configurations and seeds), and among the "
         "evaluation runs of the selected config (excluded from curves and statistics)"),
+    "stuck_seeds": Caption(
+        "Tables",
+        "BARFI's solved and stuck evaluation runs per env x aux x method: their seeds and "
+        "means over the last episodes",
+        "BARFI's evaluation runs split into those that solve the task and those that do not, "
+        "with each group's seeds and its means over the last episodes of primary return, aux "
+        "return, episode length, mean phi3(s) and gamma_phi.",
+        "BARFI's solved and stuck evaluation runs per env x aux x method: means over the last "
+        "{last} episodes of each run, then over the group's runs"),
     "diverged_runs": Caption(
         "Tables",
         "every diverged run ({n}): its labels, the first episode with a non-finite return, and "

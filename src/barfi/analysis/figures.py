@@ -186,28 +186,14 @@ def phi_maps(rows: dict[str, dict[str, np.ndarray]], gx: np.ndarray, gy: np.ndar
     nr, nc = len(rows), len(names)
     fig, axes = plt.subplots(nr, nc, figsize=(3.4 * nc, 3.0 * nr), layout="constrained",
                              squeeze=False)
-    dx, dy = (gx[1] - gx[0]) / 2 if gx.size > 1 else 0.5, (gy[1] - gy[0]) / 2 if gy.size > 1 \
-        else 0.5
-    extent = (gx[0] - dx, gx[-1] + dx, gy[0] - dy, gy[-1] + dy)
     for r, (method, maps) in enumerate(rows.items()):
         for c, name in enumerate(names):
             ax = axes[r][c]
-            ax.grid(False)
             if name not in maps:
                 ax.axis("off")
                 continue
-            z = maps[name]
-            lim = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
-            im = ax.imshow(z, origin="lower", extent=extent, cmap="RdBu_r", vmin=-lim,
-                           vmax=lim or 1.0, interpolation="nearest", aspect="equal")
-            cb = fig.colorbar(im, ax=ax, shrink=0.85)
-            sym = name.replace("_map", "")
-            sym = rf"$\Delta\{sym[:-1]}_{sym[-1]}(s)$" if sym[:-1] == "phi" else sym
-            cb.set_label(sym)
-            if landmarks is not None:
-                _draw_landmarks(ax, landmarks)
-            ax.set_xlabel("x position (normalised)")
-            ax.set_ylabel("y position (normalised)")
+            sym = map_symbol(name)
+            map_panel(fig, ax, maps[name], gx, gy, sym, landmarks)
             ax.set_title(f"{method_style(method)['label']}: {sym}")
     handles, labels = next((a.get_legend_handles_labels() for a in axes.ravel()
                             if a.get_legend_handles_labels()[0]), ([], []))
@@ -215,6 +201,31 @@ def phi_maps(rows: dict[str, dict[str, np.ndarray]], gx: np.ndarray, gy: np.ndar
         fig.legend(handles, labels, loc="outside lower center", ncols=3, frameon=False)
     fig.suptitle(wrap(title, fig), fontsize=10)
     return save(fig, out_dir, stem)
+
+
+def map_symbol(name: str) -> str:
+    """'phi3_map' -> the change of phi3(s) as mathtext."""
+    sym = name.replace("_map", "")
+    return rf"$\Delta\{sym[:-1]}_{sym[-1]}(s)$" if sym[:-1] == "phi" else sym
+
+
+def map_panel(fig, ax, z: np.ndarray, gx: np.ndarray, gy: np.ndarray, label: str,
+              landmarks=None, lim: float | None = None) -> None:
+    """One map on `ax`: origin lower left, a symmetric colour scale (white: 0, +-`lim`, by
+    default the map's largest magnitude) with its colour bar, and the env's landmarks."""
+    ax.grid(False)
+    dx, dy = (gx[1] - gx[0]) / 2 if gx.size > 1 else 0.5, (gy[1] - gy[0]) / 2 if gy.size > 1 \
+        else 0.5
+    extent = (gx[0] - dx, gx[-1] + dx, gy[0] - dy, gy[-1] + dy)
+    if lim is None:
+        lim = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
+    im = ax.imshow(z, origin="lower", extent=extent, cmap="RdBu_r", vmin=-lim, vmax=lim or 1.0,
+                   interpolation="nearest", aspect="equal")
+    fig.colorbar(im, ax=ax, shrink=0.85).set_label(label)
+    if landmarks is not None:
+        _draw_landmarks(ax, landmarks)
+    ax.set_xlabel("x position (normalised)")
+    ax.set_ylabel("y position (normalised)")
 
 
 def _draw_landmarks(ax, landmarks) -> None:

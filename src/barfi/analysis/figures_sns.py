@@ -14,7 +14,8 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import FixedLocator, MaxNLocator
 
-from barfi.analysis.figures import AUX_STYLE_CYCLE, method_style, plt, save, wrap
+from barfi.analysis.figures import (AUX_STYLE_CYCLE, OKABE_ITO, map_panel, map_symbol,
+                                    method_style, plt, save, wrap)
 
 PRETTY = {"lambda_gamma": r"$\lambda_\gamma$", "gamma_lr": r"learning rate of $\gamma_\phi$"}
 _DASHES = {"-": "", "--": (4, 2), ":": (1, 1.5), "-.": (4, 1.5, 1, 1.5)}
@@ -107,6 +108,55 @@ def episode_records(data: pd.DataFrame, variables: Mapping[str, str], title: str
             leg.remove()
             fig.legend(handles, [method_style(m)["label"] for m in labels],
                        loc="outside right center", frameon=False)
+        fig.suptitle(wrap(title, fig), fontsize=9)
+        return save(fig, out_dir, stem)
+
+
+def stuck_seeds(data: pd.DataFrame, variables: Mapping[str, str],
+                maps: Mapping[str, Mapping[str, np.ndarray]], gx, gy, title: str,
+                out_dir: Path, stem: str, landmarks=None, wrap_cols: int = 4) -> list[str]:
+    """Per BARFI method, panels in reading order (`wrap_cols` a row): the variables over
+    training (lines: the solved and the stuck group, mean +- 1 s.e. over runs), then the
+    learned change of phi3 per group (`maps`: method -> group -> map, one colour scale per
+    method)."""
+    methods = list(dict.fromkeys(data.method))
+    shown = [v for v in variables if v in set(data.variable) and
+             np.isfinite(data.value[data.variable == v].to_numpy(dtype=float)).any()]
+    groups = sorted({g for m in methods for g in maps.get(m, {})})
+    rows_per = -(-(len(shown) + len(groups)) // wrap_cols)
+    with _style():
+        fig, axes = plt.subplots(rows_per * len(methods), wrap_cols,
+                                 figsize=(3.4 * wrap_cols + 0.6, 2.8 * rows_per * len(methods)
+                                          + 0.9), layout="constrained", squeeze=False)
+        for i, method in enumerate(methods):
+            panels = [axes[i * rows_per + k // wrap_cols][k % wrap_cols]
+                      for k in range(rows_per * wrap_cols)]
+            name = method_style(method)["label"]
+            d = data[data.method == method]
+            palette = {g: OKABE_ITO["green"] if g.startswith("solved") else
+                       OKABE_ITO["vermillion"] for g in set(d.group)}
+            for k, var in enumerate(shown):
+                ax = panels[k]
+                sns.lineplot(data=d[d.variable == var], x="episode", y="value", hue="group",
+                             palette=palette, errorbar=("se", 1), ax=ax, lw=1.3,
+                             legend=k == 0)
+                ax.set_ylabel(variables[var], fontsize=8)
+                ax.set_xlabel("Episode")
+                ax.set_title(name, fontsize=9)
+                if k == 0 and ax.get_legend():
+                    ax.get_legend().set_title("")
+            per = maps.get(method, {})
+            lim = max((float(np.nanmax(np.abs(z))) for z in per.values()
+                       if np.isfinite(z).any()), default=1.0)
+            for k, group in enumerate(groups, start=len(shown)):
+                if group in per and gx is not None:
+                    map_panel(fig, panels[k], per[group], gx, gy, map_symbol("phi3_map"),
+                              landmarks, lim)
+                    panels[k].set_title(f"{name}: {group} seeds", fontsize=9)
+            for ax in panels[len(shown) + len(groups):] + [
+                    panels[k] for k, g in enumerate(groups, start=len(shown))
+                    if g not in per or gx is None]:
+                ax.axis("off")
         fig.suptitle(wrap(title, fig), fontsize=9)
         return save(fig, out_dir, stem)
 

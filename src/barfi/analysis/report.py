@@ -14,7 +14,7 @@ removed at the end (`MANIFEST.txt` lists what the report wrote).
 As in rliable, computing is apart from rendering: `results` computes the final-performance
 table (scores, interval estimates, probability of improvement, selection and divergence rows)
 once; `report_tables` renders it into tables and summary.json; the figure builders (`curves`,
-`overview`, `sensitivity`, `phimaps`) draw with `figures` (matplotlib) and `figures_sns`
+`overview`, `sensitivity`, `phimaps`, `stuck`) draw with `figures` (matplotlib) and `figures_sns`
 (seaborn); `readme` writes the index, with the captions of `captions`. This module is the driver.
 """
 
@@ -75,8 +75,9 @@ class Builder:
     # ------------------------------------------------------------------ driver
     def run(self) -> None:
         from barfi.analysis import (curves, overview, phimaps, readme, report_tables, results,
-                                    sensitivity)
+                                    sensitivity, stuck)
 
+        stuck_rows: list[dict] = []
         for inp in self.inputs:
             curves.learning_curves(self, inp)
             overview.episode_records(self, inp)
@@ -84,10 +85,12 @@ class Builder:
             curves.rphi_vs_primary(self, inp)
             sensitivity.build(self, inp)
             phimaps.build(self, inp)
+            stuck_rows += stuck.build(self, inp)
             curves.diverged(self, inp)
         res = results.collect(self.inputs, self.last, self.reps, self.seed)
         overview.build(self, res)
         report_tables.write_tables(res, self.out, self.index)
+        stuck.write_table(self, stuck_rows)
         self.claim_rows = report_tables.write_claims(self.claims, self.inputs, res, self.reps,
                                                      self.seed, self.out, self.index)
         report_tables.write_summary(results.headline(res, self.reps, self.seed), self.out,

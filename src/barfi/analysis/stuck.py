@@ -1,0 +1,149 @@
+"""What the BARFI seeds that never solve the task do: the evaluation runs of each BARFI
+method's selected configuration split into *solved* (final performance at least the env's
+solve level) and *stuck*, and the two groups compared over training (primary return, return
+under r_aux, episode length, mean phi3(s) over the episode's states, gamma_phi) and in the
+learned change of phi3 over the GridWorld map. A stuck seed that farms a bonus shows a high
+aux return with long episodes, phi3 kept up where the bonus pays and, often, a gamma_phi
+too low for the goal's reward to reach the start.
+
+One figure per env x aux reward where some BARFI seed is stuck, and one table
+(`stuck_seeds`) with the groups' means over the last episodes. Run files keep no state-visit
+counts; the aux return and the episode length are what the records say about where the
+agent spends its time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from barfi.analysis.inputs import EnvInputs
+from barfi.analysis.overview import binned
+
+# Final performance (mean primary return of the last episodes) at which a seed counts as having
+# solved the task; None: the env has no such level. GridWorld: the goal pays +100 and a step
+# -0.1, so 90 needs the goal in ~94% of the episodes; MountainCar: r_p is 1 at the goal, so 0.9
+# = the goal in 90% of them; CartPole: 450 of the 500 steps balanced.
+SOLVE_LEVELS: dict[str, float | None] = {
+    "gridworld": 90.0, "mountaincar": 0.9, "cartpole": 450.0, "halfcheetah": None,
+}
+
+VARIABLES = {"primary_return": "Primary return", "aux_return": "Return under $r_{aux}$",
+             "episode_length": "Episode length", "phi3_mean": r"Mean $\phi_3(s)$",
+             "gamma_phi": r"$\gamma_\phi$"}
+TABLE_COLS = ["env", "aux", "method", "config", "group", "runs", "seeds", "primary_return",
+              "aux_return", "episode_length", "phi3_mean", "gamma_phi"]
+
+
+def split(inp: EnvInputs, aux: str, method: str, last: int
+          ) -> tuple[list[int], np.ndarray] | None:
+    """(completed evaluation seeds, stuck mask) of the selected configuration, or None where
+    the env has no solve level or the method no completed runs."""
+    from barfi.analysis import stats
+    from barfi.analysis.phimaps import completed_seeds
+
+    level = SOLVE_LEVELS.get(inp.env)
+    values, _, config = inp.runs(aux, method, "primary_return")
+    if level is None or not config or not values.shape[0]:
+        return None
+    seeds = completed_seeds(inp, aux, method, config)
+    return seeds, stats.final_performance(values, last) < level
+
+
+def group_rows(inp: EnvInputs, aux: str, method: str, last: int, stuck: np.ndarray,
+               seeds: list[int]) -> tuple[pd.DataFrame, list[dict]]:
+    """The curves (long form: group, run, episode, variable, value) and the table rows."""
+    parts, rows = [], []
+    config = inp.best(aux, method)
+    for name, mask in (("solved", ~stuck), ("stuck", stuck)):
+        if not mask.any():
+            continue
+        group = f"{name} ({int(mask.sum())} of {len(mask)})"
+        row = dict(env=inp.env, aux=aux, method=method, config=config, group=name,
+                   runs=int(mask.sum()),
+                   seeds=",".join(str(s) for s, m in zip(seeds, mask) if m))
+        for var in VARIABLES:
+            values, _, _ = inp.runs(aux, method, var)
+            if not values.shape[0] or not np.isfinite(values).any():
+                row[var] = np.nan
+                continue
+            values = values[mask]
+            row[var] = float(np.nanmean(values[:, -last:]))
+            x, means = binned(values)
+            runs, eps = np.meshgrid(np.arange(means.shape[0]), x, indexing="ij")
+            parts.append(pd.DataFrame({"method": method, "group": group, "run": runs.ravel(),
+                                       "episode": eps.ravel(), "variable": var,
+                                       "value": means.ravel()}))
+        rows.append(row)
+    return (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()), rows
+
+
+def phi3_change(inp: EnvInputs, aux: str, method: str, stuck: np.ndarray, seeds: list[int]
+                ) -> dict[str, np.ndarray]:
+    """Mean learned change of phi3 over the map per group ({} without phi3 maps)."""
+    from barfi.analysis.phimaps import aux_is_zero, initial_maps
+
+    if "phi3_map" not in inp.agg or aux_is_zero(inp, aux, method):
+        return {}
+    final, _, config = inp.runs(aux, method, "phi3_map")
+    if final.shape[0] != len(seeds) or not np.isfinite(final).any():
+        return {}
+    overrides = str(inp.agg.overrides.values[inp.method_i[method], inp.config_i[config]]) \
+        if "overrides" in inp.agg else ""
+    change = final - initial_maps(inp.env, aux, method, overrides, seeds)["phi3_map"]
+    return {name: np.nanmean(change[mask], axis=0)
+            for name, mask in (("solved", ~stuck), ("stuck", stuck)) if mask.any()}
+
+
+def build(builder, inp: EnvInputs) -> list[dict]:
+    """The env's figures (one per aux reward with a stuck BARFI seed); returns the table rows."""
+    from barfi.analysis import figures_sns
+    from barfi.envs import ENVS
+
+    if SOLVE_LEVELS.get(inp.env) is None:
+        return []
+    rows: list[dict] = []
+    last = builder.last(inp)
+    spec = ENVS.get(inp.env)
+    for aux in inp.auxes:
+        frames, maps = [], {}
+        for method in builder.barfi_methods(inp):
+            got = split(inp, aux, method, last)
+            if got is None:
+                continue
+            seeds, stuck = got
+            frame, method_rows = group_rows(inp, aux, method, last, stuck, seeds)
+            rows += method_rows
+            if stuck.any():
+                frames.append(frame)
+                maps[method] = phi3_change(inp, aux, method, stuck, seeds)
+        if not frames:
+            continue
+        level = SOLVE_LEVELS[inp.env]
+        files = figures_sns.stuck_seeds(
+            pd.concat(frames, ignore_index=True), VARIABLES, maps,
+            inp.agg.grid_x.values if "grid_x" in inp.agg else None,
+            inp.agg.grid_y.values if "grid_y" in inp.agg else None,
+            f"{inp.label}, aux reward: {aux}: BARFI evaluation runs that solve the task (final "
+            f"performance >= {level:g}) against those that do not, mean +- 1 s.e. over the "
+            f"runs of each group; maps: the learned change of phi3 per group "
+            f"({builder.rule_text(inp)})", builder.out, f"stuck-seeds_{inp.env}_{aux}",
+            landmarks=spec.phi_map_landmarks if spec is not None else None)
+        builder.index.add("stuck-seeds", files, env=inp.env, aux=aux, level=f"{level:g}")
+    return rows
+
+
+def write_table(builder, rows: list[dict]) -> None:
+    from barfi.analysis.captions import table_title
+    from barfi.analysis.tables import write_table as write
+
+    if not rows:
+        builder.index.skip("stuck seeds table", "no BARFI evaluation runs in an env with a "
+                                                "solve level")
+        return
+    data = pd.DataFrame(rows, columns=TABLE_COLS)
+    labels = {i.env: i.label for i in builder.inputs}
+    disp = data.assign(env=data.env.map(lambda e: labels.get(e, e)))
+    last = "/".join(str(builder.last(i)) for i in builder.inputs)
+    builder.index.add("stuck_seeds", write(builder.out, "stuck_seeds", data, disp,
+                                           table_title("stuck_seeds", last=last)))
