@@ -494,6 +494,32 @@ def test_a_budget_shorter_than_published_is_named_in_every_table_and_title(full_
     assert f"{ENV} 60 of 2000 episodes" in readme and "A quick grid" in readme
 
 
+def test_only_the_env_with_a_short_budget_is_labelled(tmp_path):
+    """GridWorld at its published 2000 episodes, MountainCar at 30 of 500: the README says
+    which env is short (not 'a quick grid'), and only MountainCar carries the label."""
+    w = SweepWriter(tmp_path / "runs")
+    reports_in = []
+    for env, episodes in (("gridworld", 2000), ("mountaincar", 30)):
+        paths = [w.write(env, aux, "reinforce", "c1", seed, episodes=episodes)
+                 for aux in ("none",) if env == "gridworld" for seed in range(2)] + \
+                [w.write(env, "bang-bang", "reinforce", "c1", seed, episodes=episodes)
+                 for seed in range(2) if env == "mountaincar"]
+        agg, sel = tmp_path / f"{env}.nc", tmp_path / f"{env}.sel.nc"
+        aggregate(paths, agg)
+        select(agg, sel, rule="single", last=10)
+        reports_in.append((agg, sel))
+    out = tmp_path / "report"
+    assert main(["report", "--aggregated", *[str(a) for a, _ in reports_in], "--selection",
+                 *[str(s) for _, s in reports_in], "--out-dir", str(out), "--quiet",
+                 *FAST]) == 0
+    readme = (out / "README.md").read_text()
+    assert "**Shorter than published**: mountaincar 30 of 500 episodes" in readme
+    assert "A quick grid" not in readme
+    md = (out / "summary.md").read_text()
+    assert "| gridworld " in md and "gridworld (" not in md
+    assert "| mountaincar (30 of 500 episodes) |" in md
+
+
 def test_stuck_seeds_are_split_at_the_envs_solve_level(tmp_path):
     """BARFI seeds 0, 2, 4 end near 97 (GridWorld solved: >= 90), seeds 1, 3, 5 near 20: the
     table lists each group's seeds and means, and the figure is drawn; REINFORCE is no BARFI
