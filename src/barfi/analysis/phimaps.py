@@ -18,9 +18,11 @@ from barfi.analysis.io import STATUS_CODES
 MAPS = ("phi1_map", "phi3_map")
 
 
-def completed_seeds(inp: EnvInputs, aux: str, method: str, config: str) -> list[int]:
+def completed_seeds(inp: EnvInputs, aux: str, method: str, config: str,
+                    seeds: list[int] | None = None) -> list[int]:
+    """The seeds (default: the evaluation seeds) on which `config` completed."""
     a, m, c = inp.aux_i[aux], inp.method_i[method], inp.config_i[config]
-    return [s for s in inp.eval_seeds
+    return [s for s in (inp.eval_seeds if seeds is None else seeds)
             if inp.status[a, m, c, inp.seed_i[s]] == STATUS_CODES["completed"]]
 
 

@@ -35,35 +35,40 @@ TABLE_COLS = ["env", "aux", "method", "config", "group", "runs", "seeds", "prima
               "aux_return", "episode_length", "phi3_mean", "gamma_phi"]
 
 
-def split(inp: EnvInputs, aux: str, method: str, last: int
-          ) -> tuple[list[int], np.ndarray] | None:
-    """(completed evaluation seeds, stuck mask) of the selected configuration, or None where
-    the env has no solve level or the method no completed runs."""
+def split(inp: EnvInputs, aux: str, method: str, last: int, config: str | None = None,
+          seeds: list[int] | None = None) -> tuple[list[int], np.ndarray] | None:
+    """(completed seeds, stuck mask) of `config` on `seeds` (default: the selected
+    configuration on the evaluation seeds), or None where the env has no solve level or the
+    configuration no completed runs."""
     from barfi.analysis import stats
     from barfi.analysis.phimaps import completed_seeds
 
     level = SOLVE_LEVELS.get(inp.env)
-    values, _, config = inp.runs(aux, method, "primary_return")
+    values, _, config = inp.runs(aux, method, "primary_return", config, seeds)
     if level is None or not config or not values.shape[0]:
         return None
-    seeds = completed_seeds(inp, aux, method, config)
-    return seeds, stats.final_performance(values, last) < level
+    done = completed_seeds(inp, aux, method, config, seeds)
+    return done, stats.final_performance(values, last) < level
 
 
 def group_rows(inp: EnvInputs, aux: str, method: str, last: int, stuck: np.ndarray,
-               seeds: list[int]) -> tuple[pd.DataFrame, list[dict]]:
-    """The curves (long form: group, run, episode, variable, value) and the table rows."""
+               seeds: list[int], config: str | None = None
+               ) -> tuple[pd.DataFrame, list[dict]]:
+    """The curves (long form: group, run, episode, variable, value) and the table rows of
+    `config` (default: the selected one) on the completed `seeds`."""
     parts, rows = [], []
-    config = inp.best(aux, method)
+    config = inp.best(aux, method) if config is None else config
     for name, mask in (("solved", ~stuck), ("stuck", stuck)):
         if not mask.any():
             continue
         group = f"{name} ({int(mask.sum())} of {len(mask)})"
+        # the seeds of the stuck group, to rerun them; the solved group is most of them
         row = dict(env=inp.env, aux=aux, method=method, config=config, group=name,
                    runs=int(mask.sum()),
-                   seeds=",".join(str(s) for s, m in zip(seeds, mask) if m))
+                   seeds=",".join(str(s) for s, m in zip(seeds, mask) if m)
+                   if name == "stuck" else "")
         for var in VARIABLES:
-            values, _, _ = inp.runs(aux, method, var)
+            values, _, _ = inp.runs(aux, method, var, config, seeds)
             if not values.shape[0] or not np.isfinite(values).any():
                 row[var] = np.nan
                 continue
@@ -78,14 +83,14 @@ def group_rows(inp: EnvInputs, aux: str, method: str, last: int, stuck: np.ndarr
     return (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()), rows
 
 
-def phi3_change(inp: EnvInputs, aux: str, method: str, stuck: np.ndarray, seeds: list[int]
-                ) -> dict[str, np.ndarray]:
+def phi3_change(inp: EnvInputs, aux: str, method: str, stuck: np.ndarray, seeds: list[int],
+                config: str | None = None) -> dict[str, np.ndarray]:
     """Mean learned change of phi3 over the map per group ({} without phi3 maps)."""
     from barfi.analysis.phimaps import aux_is_zero, initial_maps
 
     if "phi3_map" not in inp.agg or aux_is_zero(inp, aux, method):
         return {}
-    final, _, config = inp.runs(aux, method, "phi3_map")
+    final, _, config = inp.runs(aux, method, "phi3_map", config, seeds)
     if final.shape[0] != len(seeds) or not np.isfinite(final).any():
         return {}
     overrides = str(inp.agg.overrides.values[inp.method_i[method], inp.config_i[config]]) \
