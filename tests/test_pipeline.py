@@ -486,13 +486,13 @@ def test_dvc_repro_and_status(ci_run, tmp_path):
     shutil.copytree(src_root / "data", root / "data", dirs_exist_ok=True)
     shutil.copytree(src_root / ".snakemake" / "metadata", root / ".snakemake" / "metadata")
 
-    first = dvc(root, "repro")
+    first = dvc(root, "repro", "study")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     assert (root / "dvc.lock").is_file() and (root / "reports" / "report.html").is_file()
     assert "rule train_" not in first.stdout + first.stderr      # the run store was reused
-    status = dvc(root, "status")
+    status = dvc(root, "status", "study")
     assert status.returncode == 0 and "up to date" in status.stdout, status.stdout + status.stderr
-    second = dvc(root, "repro")
+    second = dvc(root, "repro", "study")
     assert second.returncode == 0 and "didn't change, skipping" in second.stdout, second.stdout
     assert "Building DAG" not in second.stdout + second.stderr   # Snakemake did not even start
     metrics = dvc(root, "metrics", "show")
@@ -510,5 +510,5 @@ def test_dvc_repro_and_status(ci_run, tmp_path):
     # A modified source file: the stage is dirty.
     source = root / "src" / "barfi" / "envs" / "gridworld.py"
     source.write_text(source.read_text() + "\n# changed\n")
-    status = dvc(root, "status")
+    status = dvc(root, "status", "study")
     assert "changed deps" in status.stdout and "src/barfi" in status.stdout, status.stdout
