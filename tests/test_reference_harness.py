@@ -181,3 +181,22 @@ def test_merge_compares_the_configuration_barfi_ran_not_the_override_text(tmp_pa
     # Another learning rate is another configuration: refused.
     _harness_cell(tmp_path / "c", [5, 6], overrides="actor_lr=0.001")
     assert merge(["--into", str(tmp_path / "a"), str(tmp_path / "c")]) == 2
+
+
+def test_paper_cells_use_the_first_order_sweep_where_it_is_the_only_barfi(tmp_path):
+    """CartPole's noisy PD folder of the reference holds barfi.json (first order) and no
+    barfineumann.json: that cell's paper BARFI is the first-order one; the others keep BARFI."""
+    from benchmarks.reference.cells import AUX_FOLDERS, METHOD_FILES, paper_cells
+
+    for aux in ("pd-agree", "pd-disagree-noisy"):
+        folder, sweeps = AUX_FOLDERS[("cartpole", aux)]
+        where = tmp_path / folder / sweeps
+        where.mkdir(parents=True)
+        names = ["reinforce.json", "barfi.json"] + \
+            (["barfineumann.json"] if aux == "pd-agree" else [])
+        for name in names:
+            (where / name).write_text("{}")
+    got = {(c.aux, c.method) for c in paper_cells(tmp_path, "cartpole")}
+    assert got == {("pd-agree", "reinforce"), ("pd-agree", "barfi"),
+                   ("pd-disagree-noisy", "reinforce"), ("pd-disagree-noisy", "barfi-first-order")}
+    assert METHOD_FILES["barfi-first-order"] == "barfi.json"
