@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from barfi.analysis.stuck import SOLVE_LEVELS
-
 # (env, aux) -> (the reference's folder for the env, its sweep folder for the aux reward).
 AUX_FOLDERS: dict[tuple[str, str], tuple[str, str]] = {
     ("gridworld", "none"): ("barfi-gw", "experiments/PaperPlots/no"),
@@ -42,10 +40,6 @@ METHOD_FILES: dict[str, str] = {
     "barfi-first-order": "barfi.json",
 }
 PAPER_METHODS = ("reinforce", "reinforce-pbrs", "actor-critic", "actor-critic-pbrs", "barfi")
-
-# Final-performance level at which a seed counts as having solved the task (None: no such level):
-# the report's, see barfi.analysis.stuck.
-SOLVE_THRESHOLDS: dict[str, float | None] = SOLVE_LEVELS
 
 # Options of barfi that make it behave like the reference's software where the two differ on
 # purpose (applied before the user's --set, which can undo them).

@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from barfi.analysis.stuck import SOLVE_LEVELS
 from barfi.config import resolve_config, seed_ranges, valid_keys
 from barfi.dataset import atomic_path
-from benchmarks.reference.cells import SOLVE_THRESHOLDS
 from benchmarks.reference.compare import (SIDES, cell_row, overrides_from_text, read_curves,
                                           write_table)
 from benchmarks.reference.summary import write_summary
@@ -80,7 +80,7 @@ def merge_cell(dest: Path, source: Path) -> Path:
     for side in SIDES:
         arr = joined["primary_return"].sel(side=side).values.astype(np.float64)
         curves[side] = arr[~np.all(np.isnan(arr), axis=1)]
-    write_table([cell_row(meta, curves, SOLVE_THRESHOLDS[str(a.attrs["env"])])], table)
+    write_table([cell_row(meta, curves, SOLVE_LEVELS[str(a.attrs["env"])])], table)
     return table
 
 

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from barfi.analysis.stuck import SOLVE_LEVELS
 from barfi.config import ConfigError, parse_seeds, parse_set_args, resolve_config
-from benchmarks.reference.cells import (SOLVE_THRESHOLDS, Cell, CellError, grid_points,
-                                        paper_cells, parse_cell, read_sweep, reference_index,
-                                        translate)
+from benchmarks.reference.cells import (Cell, CellError, grid_points, paper_cells, parse_cell,
+                                        read_sweep, reference_index, translate)
 from benchmarks.reference.compare import (FINAL_EPISODES, cell_row, curves_matrix,
                                           overrides_text, write_curves, write_table)
 from benchmarks.reference.sides import ReferenceJob, SideError, run_barfi, run_reference
@@ -60,9 +60,9 @@ def _check_inputs(args) -> tuple[list[Cell], list[int], dict]:
     if args.jobs < 1 or args.config < 0 or (args.episodes is not None and args.episodes < 1):
         raise CellError("--jobs and --episodes must be >= 1 and --config >= 0")
     cells = [parse_cell(c) for c in args.cell]
-    if args.paper_cells and args.paper_cells not in ("all", *SOLVE_THRESHOLDS):
+    if args.paper_cells and args.paper_cells not in ("all", *SOLVE_LEVELS):
         raise CellError(f"--paper-cells {args.paper_cells!r} is not an env; valid: "
-                        + ", ".join(SOLVE_THRESHOLDS))
+                        + ", ".join(SOLVE_LEVELS))
     if args.paper_cells:
         cells += paper_cells(args.ref, None if args.paper_cells == "all" else args.paper_cells)
     if not cells:
@@ -114,7 +114,7 @@ def run_cell(cell: Cell, seeds: list[int], args, extra: dict) -> Path:
             "barfi_overrides": overrides, "not_mapped": ";".join(t.not_mapped),
             "not_read_by_barfi": ";".join(t.not_read)}
     curves = {"reference": curves_matrix(ref_runs), "barfi": curves_matrix(barfi_runs)}
-    row = cell_row(meta, curves, SOLVE_THRESHOLDS[cell.env])
+    row = cell_row(meta, curves, SOLVE_LEVELS[cell.env])
     stem = cell.stem(args.config)
     attrs = {k: ("" if v is None else v) for k, v in meta.items()}
     write_curves({"reference": ref_runs, "barfi": barfi_runs}, attrs,

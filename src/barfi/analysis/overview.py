@@ -30,6 +30,15 @@ def binned(values: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray
     return centres, means
 
 
+def binned_frame(values: np.ndarray, **labels) -> pd.DataFrame:
+    """Long form of (runs, episodes) `values` averaged in bins: the `labels` columns, then run,
+    episode (bin centre) and value."""
+    x, means = binned(values)
+    runs, eps = np.meshgrid(np.arange(means.shape[0]), x, indexing="ij")
+    return pd.DataFrame({**labels, "run": runs.ravel(), "episode": eps.ravel(),
+                         "value": means.ravel()})
+
+
 def records_frame(inp: EnvInputs, ema_weight: float = 0.0) -> pd.DataFrame:
     """Long form: aux, method, run, episode (bin centre), variable, value (each run's curve
     EMA-smoothed with `ema_weight`, then averaged in bins)."""
@@ -42,11 +51,8 @@ def records_frame(inp: EnvInputs, ema_weight: float = 0.0) -> pd.DataFrame:
                 values, _, _ = inp.runs(aux, method, var)
                 if not values.shape[0]:
                     continue
-                x, means = binned(ema(values, ema_weight))
-                runs, eps = np.meshgrid(np.arange(means.shape[0]), x, indexing="ij")
-                parts.append(pd.DataFrame({"aux": aux, "method": method, "run": runs.ravel(),
-                                           "episode": eps.ravel(), "variable": var,
-                                           "value": means.ravel()}))
+                parts.append(binned_frame(ema(values, ema_weight), aux=aux, method=method,
+                                          variable=var))
     cols = ["aux", "method", "run", "episode", "variable", "value"]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
 

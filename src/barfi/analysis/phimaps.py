@@ -45,6 +45,22 @@ def aux_is_zero(inp: EnvInputs, aux: str, method: str) -> bool:
     return bool(values.size) and bool(np.nanmax(np.abs(values)) == 0.0)
 
 
+def learned_changes(inp: EnvInputs, aux: str, method: str, names: list[str], config: str,
+                    seeds: list[int]) -> dict[str, np.ndarray]:
+    """(final - initial) per completed run of `config` on `seeds` (its completed seeds), for
+    each map of `names` with one row per seed and a finite value; the initial maps are built
+    once for all of them."""
+    overrides = str(inp.agg.overrides.values[inp.method_i[method], inp.config_i[config]]) \
+        if "overrides" in inp.agg else ""
+    init = initial_maps(inp.env, aux, method, overrides, seeds)
+    out = {}
+    for name in names:
+        final, _, _ = inp.runs(aux, method, name, config, seeds)
+        if final.shape[0] == len(seeds) and np.isfinite(final).any():
+            out[name] = final - init[name]
+    return out
+
+
 def change_maps(inp: EnvInputs, aux: str, method: str) -> dict[str, np.ndarray]:
     """Mean over completed evaluation runs of (final - initial) per map; phi3 left out when the
     aux reward is identically 0."""
@@ -54,15 +70,8 @@ def change_maps(inp: EnvInputs, aux: str, method: str) -> dict[str, np.ndarray]:
         return {}
     names = [v for v in MAPS if v in inp.agg and not (v == "phi3_map" and
                                                      aux_is_zero(inp, aux, method))]
-    overrides = str(inp.agg.overrides.values[inp.method_i[method], inp.config_i[config]]) \
-        if "overrides" in inp.agg else ""
-    init = initial_maps(inp.env, aux, method, overrides, seeds)
-    out = {}
-    for name in names:
-        final, _, _ = inp.runs(aux, method, name)
-        if final.shape[0] == len(seeds) and np.isfinite(final).any():
-            out[name] = np.nanmean(final - init[name], axis=0)
-    return out
+    return {name: np.nanmean(change, axis=0)
+            for name, change in learned_changes(inp, aux, method, names, config, seeds).items()}
 
 
 def build(builder, inp: EnvInputs) -> None:

@@ -39,7 +39,8 @@ def write_summary_table(res: Results, out: Path, index: Index) -> None:
     data = res.summary_frame()
     few = data.runs < MIN_RUNS
     disp = pd.DataFrame({
-        "env": res.labelled(data).env, "aux": data.aux, "method": data.method, "config": data.config,
+        "env": res.labelled(data).env, "aux": data.aux, "method": data.method,
+        "config": data.config,
         "runs": [f"{n} (< {MIN_RUNS})" if f else str(n) for n, f in zip(data.runs, few)],
         "diverged (excl.)": data.diverged_excluded,
         "IQM [95% CI]": [fmt_ci(r.iqm, r.iqm_low, r.iqm_high) for r in data.itertuples()],

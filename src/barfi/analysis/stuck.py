@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from barfi.analysis.inputs import EnvInputs
-from barfi.analysis.overview import binned
+from barfi.analysis.overview import binned_frame
 
 # Final performance (mean primary return of the last episodes) at which a seed counts as having
 # solved the task; None: the env has no such level. GridWorld: the goal pays +100 and a step
@@ -44,8 +44,10 @@ def split(inp: EnvInputs, aux: str, method: str, last: int, config: str | None =
     from barfi.analysis.phimaps import completed_seeds
 
     level = SOLVE_LEVELS.get(inp.env)
+    if level is None:
+        return None
     values, _, config = inp.runs(aux, method, "primary_return", config, seeds)
-    if level is None or not config or not values.shape[0]:
+    if not config or not values.shape[0]:
         return None
     done = completed_seeds(inp, aux, method, config, seeds)
     return done, stats.final_performance(values, last) < level
@@ -74,11 +76,7 @@ def group_rows(inp: EnvInputs, aux: str, method: str, last: int, stuck: np.ndarr
                 continue
             values = values[mask]
             row[var] = float(np.nanmean(values[:, -last:]))
-            x, means = binned(values)
-            runs, eps = np.meshgrid(np.arange(means.shape[0]), x, indexing="ij")
-            parts.append(pd.DataFrame({"method": method, "group": group, "run": runs.ravel(),
-                                       "episode": eps.ravel(), "variable": var,
-                                       "value": means.ravel()}))
+            parts.append(binned_frame(values, method=method, group=group, variable=var))
         rows.append(row)
     return (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()), rows
 
@@ -86,30 +84,24 @@ def group_rows(inp: EnvInputs, aux: str, method: str, last: int, stuck: np.ndarr
 def phi3_change(inp: EnvInputs, aux: str, method: str, stuck: np.ndarray, seeds: list[int],
                 config: str | None = None) -> dict[str, np.ndarray]:
     """Mean learned change of phi3 over the map per group ({} without phi3 maps)."""
-    from barfi.analysis.phimaps import aux_is_zero, initial_maps
+    from barfi.analysis.phimaps import aux_is_zero, learned_changes
 
     if "phi3_map" not in inp.agg or aux_is_zero(inp, aux, method):
         return {}
-    final, _, config = inp.runs(aux, method, "phi3_map", config, seeds)
-    if final.shape[0] != len(seeds) or not np.isfinite(final).any():
+    config = inp.best(aux, method) if config is None else config
+    change = learned_changes(inp, aux, method, ["phi3_map"], config, seeds).get("phi3_map")
+    if change is None:
         return {}
-    overrides = str(inp.agg.overrides.values[inp.method_i[method], inp.config_i[config]]) \
-        if "overrides" in inp.agg else ""
-    change = final - initial_maps(inp.env, aux, method, overrides, seeds)["phi3_map"]
     return {name: np.nanmean(change[mask], axis=0)
             for name, mask in (("solved", ~stuck), ("stuck", stuck)) if mask.any()}
 
 
 def build(builder, inp: EnvInputs) -> list[dict]:
     """The env's figures (one per aux reward with a stuck BARFI seed); returns the table rows."""
-    from barfi.analysis import figures_sns
-    from barfi.envs import ENVS
-
     if SOLVE_LEVELS.get(inp.env) is None:
         return []
     rows: list[dict] = []
     last = builder.last(inp)
-    spec = ENVS.get(inp.env)
     for aux in inp.auxes:
         frames, maps = [], {}
         for method in builder.barfi_methods(inp):
@@ -125,17 +117,28 @@ def build(builder, inp: EnvInputs) -> list[dict]:
         if not frames:
             continue
         level = SOLVE_LEVELS[inp.env]
-        files = figures_sns.stuck_seeds(
-            pd.concat(frames, ignore_index=True), VARIABLES, maps,
-            inp.agg.grid_x.values if "grid_x" in inp.agg else None,
-            inp.agg.grid_y.values if "grid_y" in inp.agg else None,
-            f"{inp.label}, aux reward: {aux}: BARFI evaluation runs that solve the task (final "
-            f"performance >= {level:g}) against those that do not, mean +- 1 s.e. over the "
-            f"runs of each group; maps: the learned change of phi3 per group "
-            f"({builder.rule_text(inp)})", builder.out, f"stuck-seeds_{inp.env}_{aux}",
-            landmarks=spec.phi_map_landmarks if spec is not None else None)
+        files = draw(inp, pd.concat(frames, ignore_index=True), maps,
+                     f"{inp.label}, aux reward: {aux}: BARFI evaluation runs that solve the task "
+                     f"(final performance >= {level:g}) against those that do not, mean +- 1 "
+                     f"s.e. over the runs of each group; maps: the learned change of phi3 per "
+                     f"group ({builder.rule_text(inp)})", builder.out,
+                     f"stuck-seeds_{inp.env}_{aux}")
         builder.index.add("stuck-seeds", files, env=inp.env, aux=aux, level=f"{level:g}")
     return rows
+
+
+def draw(inp: EnvInputs, frame: pd.DataFrame, maps: dict, title: str, out_dir, stem: str
+         ) -> list[str]:
+    """The figure of `frame` (from `group_rows`) and `maps` (method -> `phi3_change`), on the
+    env's map grid and landmarks where it has them."""
+    from barfi.analysis import figures_sns
+    from barfi.envs import ENVS
+
+    spec = ENVS.get(inp.env)
+    return figures_sns.stuck_seeds(
+        frame, VARIABLES, maps, inp.agg.grid_x.values if "grid_x" in inp.agg else None,
+        inp.agg.grid_y.values if "grid_y" in inp.agg else None, title, out_dir, stem,
+        landmarks=spec.phi_map_landmarks if spec is not None else None)
 
 
 def write_table(builder, rows: list[dict]) -> None:
