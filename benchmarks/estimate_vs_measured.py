@@ -5,10 +5,13 @@ cost, from the `benchmark:` files Snakemake wrote for every training job.
     snakemake ... --configfile config/reproduce.yaml                      # the sweep
     python -m benchmarks.estimate_vs_measured --estimate est.json --workdir . [--env gridworld]
 
-Per env: training jobs found against those estimated, CPU-hours measured (the `cpu_time`
-column: user + system time of the job's processes, which is what the estimate predicts and
-which other load on the machine barely changes) against the estimate, their ratio, and the
-jobs' summed wall time. The estimate is within its target where 0.75 <= ratio <= 1.25.
+Per env, and per env and method (`barfi estimate` writes CPU-hours per method): training jobs
+found against those estimated, and the estimated CPU-hours against two measurements that
+bracket the true CPU time. Snakemake's `cpu_time` column samples the job's processes every 30 s
+from its 30th second, so it misses up to 30 s of every job: a lower bound, and a loose one for
+a sweep of one-minute jobs. The summed wall time (`s`) is an upper bound for single-threaded
+jobs, tight where jobs ran one per idle core. The estimate is within its 25% target where the
+true CPU-hours, somewhere in that bracket, are within 0.75-1.25 of it.
 """
 
 from __future__ import annotations
@@ -21,28 +24,37 @@ from pathlib import Path
 import pandas as pd
 
 
-def measured(workdir: Path, env: str) -> dict:
-    """Sum of the training jobs' benchmark rows under logs/train/<env>/."""
+def benchmark_rows(workdir: Path, env: str) -> pd.DataFrame:
+    """One row per training job under logs/train/<env>/: its method (from the path), wall and
+    CPU seconds."""
     files = sorted((workdir / "logs" / "train" / env).rglob("*.benchmark.tsv"))
-    if not files:
-        return {"jobs": 0, "cpu_hours": 0.0, "wall_hours": 0.0}
-    rows = pd.concat([pd.read_csv(f, sep="\t") for f in files], ignore_index=True)
-    return {"jobs": len(files), "cpu_hours": float(rows.cpu_time.sum()) / 3600,
-            "wall_hours": float(rows.s.sum()) / 3600,
-            "mean_load_pct": float(rows.mean_load.mean())}
+    rows = []
+    for f in files:
+        last = pd.read_csv(f, sep="\t").iloc[-1]      # a rerun job appends a row
+        method = f.relative_to(workdir / "logs" / "train" / env).parts[1]
+        rows.append({"method": method, "s": float(last.s), "cpu_time": float(last.cpu_time)})
+    return pd.DataFrame(rows, columns=["method", "s", "cpu_time"])
 
 
 def compare(estimate: dict, workdir: Path, envs: list[str] | None) -> list[dict]:
+    """Per env, then per env and method: jobs, CPU-hours measured (sampled, a lower bound) and
+    the jobs' summed wall time (an upper bound on the CPU time of single-threaded jobs) against
+    the estimated CPU-hours."""
     rows = []
     for env, est in estimate["envs"].items():
         if envs and env not in envs:
             continue
-        got = measured(workdir, env)
-        rows.append({"env": env, "jobs": got["jobs"], "jobs_estimated": est["jobs"],
-                     "cpu_hours": got["cpu_hours"], "cpu_hours_estimated": est["cpu_hours"],
-                     "ratio": got["cpu_hours"] / est["cpu_hours"] if est["cpu_hours"] else None,
-                     "job_wall_hours": got["wall_hours"],
-                     "mean_load_pct": got.get("mean_load_pct")})
+        jobs = benchmark_rows(workdir, env)
+        per_method = estimate.get("methods", {}).get(env, {})
+        groups = [("all", jobs, est["cpu_hours"], est["jobs"])]
+        groups += [(m, jobs[jobs.method == m], h, None) for m, h in sorted(per_method.items())]
+        for method, got, hours, jobs_estimated in groups:
+            cpu, wall = got.cpu_time.sum() / 3600, got.s.sum() / 3600
+            rows.append({"env": env, "method": method, "jobs": len(got),
+                         "jobs_estimated": jobs_estimated, "cpu_hours_estimated": hours,
+                         "cpu_hours_sampled": cpu, "job_wall_hours": wall,
+                         "sampled_over_estimated": cpu / hours if hours else None,
+                         "wall_over_estimated": wall / hours if hours else None})
     return rows
 
 

@@ -79,9 +79,36 @@ def test_table_and_json(ci_estimate):
         assert 1 <= t["counted"] < t["episodes"]
     learning = next(t for t in data["timings"] if t["phase"] == "learning")
     assert learning["counted"] % 3 == 0   # whole update periods (delta = 3)
+    # CPU-hours per method add up to the env's.
+    assert set(data["methods"]["gridworld"]) == {"reinforce", "actor-critic", "barfi"}
+    assert sum(data["methods"]["gridworld"].values()) == pytest.approx(row["cpu_hours"])
     # The table prints the JSON's numbers.
     total_line = next(ln for ln in text.splitlines() if ln.startswith("total"))
     assert total_line.split()[3] == f"{data['total']['cpu_hours']:.3f}"
+
+
+def test_counted_episodes_cost_the_runs_difference(monkeypatch):
+    """A timing's counted episodes cost the CPU time of the whole run less that of a run of the
+    skipped episodes alone, however the load on the machine spread the CPU time over the run's
+    wall time: the trainer runs for real, its CPU-seconds are replaced by known ones (the
+    skipped episodes 40 s whatever their wall time, 3 s per counted episode)."""
+    import barfi.estimate as estimate
+
+    real = estimate.train_cpu
+    calls = []
+
+    def known_cpu(config, seeds):
+        _, wall, datasets = real(config, seeds)
+        episodes = config.hp.episodes
+        calls.append(episodes)
+        return 40.0 + 3.0 * (episodes - 3), wall, datasets
+
+    monkeypatch.setattr(estimate, "train_cpu", known_cpu)
+    point = next(j.point for j in enumerate_jobs(load_study(CI)) if j.point.method == "reinforce")
+    timing = estimate.time_run(point, 2, 7, 3, "whole", {})
+    assert calls == [3, 7]
+    assert timing.counted == 4 and timing.seconds_per_episode == pytest.approx(3.0)
+    assert timing.env == "gridworld" and 1 <= timing.loop_steps_per_episode <= timing.horizon
 
 
 @pytest.mark.parametrize("make, words", [

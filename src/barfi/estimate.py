@@ -21,8 +21,9 @@ and each phase is scaled by its own episodes; the first_mul extra inner steps of
 are added as first_mul / inner_mul learning episodes.
 
 Times are CPU-seconds of this process (of the child for the start-up), so other work on a shared
-machine inflates them little; the wall time on N cores assumes N idle cores and is at least the
-longest job. The first episodes are not the later ones: a GridWorld or MountainCar agent that
+machine inflates them little: a shape's counted episodes cost the CPU-seconds of its timed run
+less those of a second run of the uncounted first episodes alone. The wall time on N cores
+assumes N idle cores and is at least the longest job. The first episodes are not the later ones: a GridWorld or MountainCar agent that
 learns ends its episodes sooner, a CartPole agent that learns lasts longer, up to the horizon.
 So a second figure is given as a bound, every episode running to the env's horizon: the timed
 CPU-seconds per loop step (the lockstep loop runs as long as the longest episode of the block)
@@ -143,35 +144,50 @@ def warmup_episodes(hp) -> int:
     return min(hp.episodes, hp.first_mul + hp.inner_mul)
 
 
-def time_run(point: GridPoint, seeds: int, episodes: int, skip: int, phase: str,
-             extra: dict[str, Any]) -> Timing:
-    """Train `point` (with `extra` overrides) on `seeds` seeds for `episodes` episodes and time
-    the episodes after the first `skip`. CPU time, not wall time, so that other work on a shared
-    machine does not inflate it: the process's CPU-seconds over the call, in the share of its
-    wall time that the counted episodes took."""
-    import numpy as np
+def train_cpu(config, seeds: int):
+    """Train `config` on seeds 1..`seeds` with one torch thread, as a workflow job: (CPU-seconds
+    of this process over the call, wall seconds, the datasets)."""
     import torch
 
-    from barfi.config import resolve_config
-    from barfi.envs import ENVS
     from barfi.train import train
 
-    config = resolve_config(point.env, point.aux, point.method,
-                            {**point.overrides, **extra, "episodes": episodes})
     threads = torch.get_num_threads()
     torch.set_num_threads(1)   # one core per job, as the workflow's training rule
     try:
         wall0, cpu0 = time.perf_counter(), time.process_time()
         datasets = train(config, list(range(1, seeds + 1)), progress=False)
-        wall_call, cpu_call = time.perf_counter() - wall0, time.process_time() - cpu0
+        return time.process_time() - cpu0, time.perf_counter() - wall0, datasets
     finally:
         torch.set_num_threads(threads)
-    wall = datasets[0]["wall_time"].values
-    share = float(wall[-1] - wall[skip - 1]) / wall_call
-    longest = np.max([ds["episode_length"].values for ds in datasets], axis=0)
+
+
+def time_run(point: GridPoint, seeds: int, episodes: int, skip: int, phase: str,
+             extra: dict[str, Any]) -> Timing:
+    """Train `point` (with `extra` overrides) on `seeds` seeds for `episodes` episodes and time
+    the episodes after the first `skip`. CPU time, not wall time, so that other work on a shared
+    machine does not inflate it: the CPU-seconds of the counted episodes are those of the whole
+    run less those of a second run of the first `skip` episodes alone (the same work, the same
+    seeds). Splitting one run's CPU time by the wall time of its episodes instead would credit
+    the counted episodes with the others' CPU whenever the machine's load changed during the
+    run (on a busy machine this once put a BARFI shape at 6x its cost)."""
+    import numpy as np
+
+    from barfi.config import resolve_config
+    from barfi.envs import ENVS
+
+    def config(n: int):
+        return resolve_config(point.env, point.aux, point.method,
+                              {**point.overrides, **extra, "episodes": n})
+
+    cpu_skip, _, _ = train_cpu(config(skip), seeds)
+    cpu_all, wall_all, datasets = train_cpu(config(episodes), seeds)
     counted = episodes - skip
+    cpu_counted = cpu_all - cpu_skip
+    if cpu_counted <= 0:   # timer noise on a tiny run: fall back to the episodes' share
+        cpu_counted = cpu_all * counted / episodes
+    longest = np.max([ds["episode_length"].values for ds in datasets], axis=0)
     return Timing(point.env, point.method, seeds, point.aux, point.config_id, phase, episodes,
-                  counted, cpu_call * share / counted, cpu_call / wall_call,
+                  counted, cpu_counted / counted, cpu_all / wall_all,
                   float(np.mean(longest[skip:])), ENVS[point.env].horizon)
 
 
@@ -217,8 +233,10 @@ def startup_seconds() -> float:
 
 def summarise(jobs: list[Job], timings: dict[tuple, dict[str, Timing]], startup: float,
               cores: int) -> dict[str, Any]:
-    """Per env and in total: jobs, seed-runs, CPU-hours (both estimates), and the wall time."""
+    """Per env and in total: jobs, seed-runs, CPU-hours (both estimates), and the wall time;
+    CPU-hours per env and method (which methods a sweep's cost is)."""
     envs: dict[str, dict[str, Any]] = {}
+    methods: dict[str, dict[str, float]] = {}
     longest_job = 0.0
     for job in jobs:
         cost = job_seconds(job, timings[job.shape], startup, at_horizon=False)
@@ -232,11 +250,13 @@ def summarise(jobs: list[Job], timings: dict[tuple, dict[str, Timing]], startup:
         row["seed_runs"] += job.seeds
         row["cpu_hours"] += cost / 3600
         row["cpu_hours_at_horizon"] += bound / 3600
+        per_method = methods.setdefault(job.point.env, {})
+        per_method[job.point.method] = per_method.get(job.point.method, 0.0) + cost / 3600
     total = {key: sum(row[key] for row in envs.values()) for key in next(iter(envs.values()))}
     # Jobs are single-threaded and indivisible: no schedule beats the longest job.
     wall = max(total["cpu_hours"] / cores, longest_job / 3600)
     wall_bound = total["cpu_hours_at_horizon"] / cores
-    return dict(envs=envs, total=total, cores=cores, startup_seconds=startup,
+    return dict(envs=envs, methods=methods, total=total, cores=cores, startup_seconds=startup,
                 wall_hours=wall, wall_hours_at_horizon=max(wall_bound, wall),
                 timings=[asdict(t) for shape in timings.values() for t in shape.values()],
                 note=NOTE)
