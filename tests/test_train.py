@@ -184,3 +184,23 @@ def test_a_signal_during_start_up_is_not_lost(tmp_path):
     assert proc.returncode == 75, err
     assert "stopped by signal SIGTERM" in err
     assert list((tmp_path / "ckpt").glob("*.pt"))
+
+
+def test_source_hash_skips_excluded_folders_and_files(tmp_path):
+    """The workflow's training hash leaves out the analysis library and the cost estimate: a
+    change there reruns no training job, a change anywhere else does."""
+    from barfi.dataset import source_hash as cached
+
+    source_hash = cached.__wrapped__     # the package's is cached per process; read afresh
+    (tmp_path / "analysis").mkdir()
+    files = {"train.py": "a = 1\n", "estimate.py": "b = 1\n", "analysis/report.py": "c = 1\n"}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    exclude = ("analysis", "estimate.py")
+    before = source_hash(tmp_path, exclude=exclude)
+    (tmp_path / "estimate.py").write_text("b = 2\n")
+    (tmp_path / "analysis" / "report.py").write_text("c = 2\n")
+    assert source_hash(tmp_path, exclude=exclude) == before
+    assert source_hash(tmp_path) != source_hash(tmp_path, exclude=exclude)
+    (tmp_path / "train.py").write_text("a = 2\n")
+    assert source_hash(tmp_path, exclude=exclude) != before
