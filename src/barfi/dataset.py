@@ -39,10 +39,9 @@ def now_iso() -> str:
 @lru_cache(maxsize=None)
 def source_hash(root: Path | str = PACKAGE_DIR, exclude: tuple[str, ...] = ()) -> str:
     """SHA-256 (first 16 hex digits) of the Python files under `root` (paths and contents),
-    skipping the top-level subfolders and files named in `exclude`: identifies the code that
-    ran even outside a git checkout. Run files record the package's; the workflow's train jobs
-    carry the training code's as a param, so a code change reruns exactly the jobs it affects.
-    Cached per process (the code does not change under a running process)."""
+    skipping the top-level subfolders named in `exclude`: identifies the code that ran even
+    outside a git checkout. Run files record the package's; the workflow's train jobs carry the
+    training code's as a param, so a code change reruns exactly the jobs it affects."""
     h = hashlib.sha256()
     root = Path(root)
     for path in sorted(root.rglob("*.py")):
