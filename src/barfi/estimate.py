@@ -132,7 +132,7 @@ def load_study(configfile: str) -> Study:
 def enumerate_jobs(study: Study) -> list[Job]:
     """Every training job of the study, in the order the workflow knows them: the tuning blocks
     (what `snakemake -n` lists), then the evaluation blocks the selection will add."""
-    jobs = [Job(pk.agents[0][0], len(pk.agents), "tuning") for pk in study.tuning_packs()]
+    jobs = [Job(pk.points[0], len(pk.agents), "tuning") for pk in study.tuning_packs()]
     jobs += [Job(p, n, "evaluation") for p, n in study.pending_evaluation_blocks(study.envs)]
     return jobs
 
