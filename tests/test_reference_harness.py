@@ -13,7 +13,7 @@ from barfi.config import resolve_config
 from benchmarks.reference.cells import (Cell, CellError, grid_points, parse_cell,
                                         reference_index, single_run_sweep, translate)
 from benchmarks.reference.compare import cell_row, diff_ci, write_curves, read_curves
-from benchmarks.reference.plot import trailing_mean
+from benchmarks.reference.plot import panel_column, trailing_mean
 from benchmarks.reference.sides import SideError, apply_gym_edits
 
 SWEEP = {"agent": "REINFORCE", "env_name": "Maze_noreward", "optim": ["rmsprop", "adam"],
@@ -200,3 +200,12 @@ def test_paper_cells_use_the_first_order_sweep_where_it_is_the_only_barfi(tmp_pa
     assert got == {("pd-agree", "reinforce"), ("pd-agree", "barfi"),
                    ("pd-disagree-noisy", "reinforce"), ("pd-disagree-noisy", "barfi-first-order")}
     assert METHOD_FILES["barfi-first-order"] == "barfi.json"
+
+
+def test_a_barfi_variant_takes_the_barfi_column_only_where_barfi_is_missing():
+    present = {("cartpole", "noisy", "barfi-first-order"), ("cartpole", "agree", "barfi"),
+               ("cartpole", "agree", "barfi-first-order"), ("cartpole", "noisy", "reinforce")}
+    assert panel_column("cartpole", "noisy", "barfi-first-order", present) == "barfi"
+    assert panel_column("cartpole", "agree", "barfi-first-order", present) == "barfi-first-order"
+    assert panel_column("cartpole", "agree", "barfi", present) == "barfi"
+    assert panel_column("cartpole", "noisy", "reinforce", present) == "reinforce"

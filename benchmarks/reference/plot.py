@@ -54,6 +54,15 @@ def _panel(ax, ds, smooth: int) -> None:
     ax.legend(fontsize=7, frameon=False, loc="best")
 
 
+def panel_column(env: str, aux: str, method: str, present: set[tuple[str, str, str]]) -> str:
+    """The column of a cell's panel: its method, except that a BARFI variant stands in the
+    BARFI column of a row without BARFI itself (CartPole's noisy PD reward has only a
+    first-order sweep in the reference); its panel title says which variant it is."""
+    if method.startswith("barfi") and (env, aux, "barfi") not in present:
+        return "barfi"
+    return method
+
+
 def plot(paths: list[Path], out: Path, smooth: int) -> list[str]:
     cells = [read_curves(p) for p in paths]
     rows = []
@@ -63,12 +72,7 @@ def plot(paths: list[Path], out: Path, smooth: int) -> list[str]:
     present = {(ds.attrs["env"], ds.attrs["aux"], ds.attrs["method"]) for ds in cells}
 
     def column(ds) -> str:
-        # A BARFI variant stands in the BARFI column of a row without BARFI itself (CartPole's
-        # noisy PD reward has only a first-order sweep in the reference); its title says which.
-        env, aux, method = (ds.attrs[k] for k in ("env", "aux", "method"))
-        if method.startswith("barfi") and (env, aux, "barfi") not in present:
-            return "barfi"
-        return method
+        return panel_column(ds.attrs["env"], ds.attrs["aux"], ds.attrs["method"], present)
 
     cols = method_order({column(ds) for ds in cells})
     fig, axes = plt.subplots(len(rows), len(cols), figsize=(3.2 * len(cols), 2.6 * len(rows)),
