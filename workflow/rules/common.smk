@@ -59,12 +59,12 @@ SPLIT = STUDY.split
 # Params of the jobs, so that a code change reruns exactly the jobs it affects (Snakemake
 # ignores package code otherwise): training = the package minus the analysis library and the
 # cost estimate (which no training job runs); the analysis = the analysis library plus the
-# package's shared modules.
+# package's shared modules (the estimate aside again).
 PKG_DIR = Path(barfi.__file__).resolve().parent
 TRAIN_SOURCE = source_hash(PKG_DIR, exclude=("analysis", "estimate.py"))
 ANALYSIS_SOURCE = "{}-{}".format(
     source_hash(PKG_DIR / "analysis"),
-    source_hash(PKG_DIR, exclude=("analysis", "envs", "learners", "hypergrad")),
+    source_hash(PKG_DIR, exclude=("analysis", "envs", "learners", "hypergrad", "estimate.py")),
 )
 
 
