@@ -23,8 +23,9 @@ are added as first_mul / inner_mul learning episodes.
 Times are CPU-seconds of this process (of the child for the start-up), so other work on a shared
 machine inflates them little: a shape's counted episodes cost the CPU-seconds of its timed run
 less those of a second run of the uncounted first episodes alone. The wall time on N cores
-assumes N idle cores and is at least the longest job. The first episodes are not the later ones: a GridWorld or MountainCar agent that
-learns ends its episodes sooner, a CartPole agent that learns lasts longer, up to the horizon.
+assumes N idle cores and is at least the longest job. The first episodes are not the later
+ones: a GridWorld or MountainCar agent that learns ends its episodes sooner, a CartPole agent
+that learns lasts longer, up to the horizon.
 So a second figure is given as a bound, every episode running to the env's horizon: the timed
 CPU-seconds per loop step (the lockstep loop runs as long as the longest episode of the block)
 times the horizon.
@@ -169,7 +170,7 @@ def time_run(point: GridPoint, seeds: int, episodes: int, skip: int, phase: str,
     run less those of a second run of the first `skip` episodes alone (the same work, the same
     seeds). Splitting one run's CPU time by the wall time of its episodes instead would credit
     the counted episodes with the others' CPU whenever the machine's load changed during the
-    run (on a busy machine this once put a BARFI shape at 6x its cost)."""
+    run (on a busy machine this once put a BARFI shape at nearly 4x its cost)."""
     import numpy as np
 
     from barfi.config import resolve_config

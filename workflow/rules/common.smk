@@ -61,10 +61,11 @@ SPLIT = STUDY.split
 # cost estimate (which no training job runs); the analysis = the analysis library plus the
 # package's shared modules (the estimate aside again).
 PKG_DIR = Path(barfi.__file__).resolve().parent
-TRAIN_SOURCE = source_hash(PKG_DIR, exclude=("analysis", "estimate.py"))
+NOT_IN_JOBS = ("estimate.py",)    # package modules that no workflow job runs
+TRAIN_SOURCE = source_hash(PKG_DIR, exclude=("analysis", *NOT_IN_JOBS))
 ANALYSIS_SOURCE = "{}-{}".format(
     source_hash(PKG_DIR / "analysis"),
-    source_hash(PKG_DIR, exclude=("analysis", "envs", "learners", "hypergrad", "estimate.py")),
+    source_hash(PKG_DIR, exclude=("analysis", "envs", "learners", "hypergrad", *NOT_IN_JOBS)),
 )
 
 
