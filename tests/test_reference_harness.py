@@ -4,6 +4,7 @@ needs no checkout of the reference code, which the harness's end-to-end runs do.
 from __future__ import annotations
 
 import itertools
+import sys
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from benchmarks.reference.cells import (Cell, CellError, grid_points, parse_cell
                                         reference_index, single_run_sweep, translate)
 from benchmarks.reference.compare import cell_row, diff_ci, write_curves, read_curves
 from benchmarks.reference.plot import panel_column, trailing_mean
-from benchmarks.reference.sides import SideError, apply_gym_edits
+from benchmarks.reference.sides import ReferenceJob, SideError, apply_gym_edits, run_reference
 
 SWEEP = {"agent": "REINFORCE", "env_name": "Maze_noreward", "optim": ["rmsprop", "adam"],
          "actor_lr": [0.005, 0.001], "actor_reg": [0.25], "max_episodes": 2000, "gamma": 0.99,
@@ -209,3 +210,46 @@ def test_a_barfi_variant_takes_the_barfi_column_only_where_barfi_is_missing():
     assert panel_column("cartpole", "agree", "barfi-first-order", present) == "barfi-first-order"
     assert panel_column("cartpole", "agree", "barfi", present) == "barfi"
     assert panel_column("cartpole", "noisy", "reinforce", present) == "reinforce"
+
+
+# A stand-in for the reference's entry point: writes the pickle the harness reads (returns =
+# seed, seed + 1, ...), logs each run, and fails for the seed named in BARFI_TEST_FAIL_SEED.
+FAKE_MAIN = """
+import json, os, pickle, sys
+from pathlib import Path
+seed = json.load(open(sys.argv[1]))["seed"][0]
+with open(os.environ["BARFI_TEST_RUN_LOG"], "a") as log:
+    log.write(f"{seed}\\n")
+if str(seed) == os.environ.get("BARFI_TEST_FAIL_SEED"):
+    sys.exit(3)
+Path("results").mkdir()
+pickle.dump({"returns": [seed + k for k in range(5)]}, open("results/run.dw", "wb"))
+"""
+
+
+def test_reference_seeds_survive_a_failed_run_and_are_not_rerun(tmp_path, monkeypatch):
+    cell = parse_cell("gridworld/none/reinforce")
+    folder = cell.ref_folder(tmp_path / "ref")
+    (folder / "src").mkdir(parents=True)
+    (folder / "src" / "main.py").write_text(FAKE_MAIN)
+    runs = tmp_path / "runs.log"
+    monkeypatch.setenv("BARFI_TEST_RUN_LOG", str(runs))
+    job = ReferenceJob(cell, tmp_path / "ref", sys.executable, {"seed": [1]}, {}, None,
+                       cache_root=tmp_path / "out" / ".seeds")
+    reported = []
+
+    def report(side, seed, returns, seconds):
+        reported.append(seed)
+
+    monkeypatch.setenv("BARFI_TEST_FAIL_SEED", "2")
+    with pytest.raises(SideError, match="seed 2 failed"):
+        run_reference(job, [1, 2], 1, report)
+    assert (job.cache_dir() / "reference-seed-1.npy").exists()    # the finished seed is kept
+    monkeypatch.delenv("BARFI_TEST_FAIL_SEED")
+    results = run_reference(job, [1, 2], 1, report)
+    assert runs.read_text().split() == ["1", "2", "2"]             # seed 1 ran once
+    np.testing.assert_array_equal(results[1], [1, 2, 3, 4, 5])
+    np.testing.assert_array_equal(results[2], [2, 3, 4, 5, 6])
+    other = ReferenceJob(cell, tmp_path / "ref", sys.executable, {"seed": [1]}, {}, 100,
+                         cache_root=tmp_path / "out" / ".seeds")
+    assert other.cache_dir() != job.cache_dir()                    # another budget, not reused

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 import time
@@ -104,7 +105,8 @@ def run_cell(cell: Cell, seeds: list[int], args, extra: dict) -> Path:
     report = _reporter(cell, len(seeds))
     t0 = time.monotonic()
     barfi_runs = run_barfi(cell, t.overrides, seeds, report)
-    job = ReferenceJob(cell, args.ref, args.ref_python, sweep, point, args.episodes)
+    job = ReferenceJob(cell, args.ref, args.ref_python, sweep, point, args.episodes,
+                       cache_root=args.out / ".seeds")
     ref_runs = run_reference(job, seeds, args.jobs, report)
     overrides = overrides_text(t.overrides)
     meta = {"env": cell.env, "aux": cell.aux, "method": cell.method, "config": args.config,
@@ -120,6 +122,8 @@ def run_cell(cell: Cell, seeds: list[int], args, extra: dict) -> Path:
     write_curves({"reference": ref_runs, "barfi": barfi_runs}, attrs,
                  args.out / f"{stem}.returns.nc")
     path = write_table([row], args.out / f"{stem}.csv")
+    if job.cache_dir() is not None:
+        shutil.rmtree(job.cache_dir(), ignore_errors=True)   # the table holds them now
     print(f"{cell.name} c{args.config}: reference {row['reference_mean']:.3f} +- "
           f"{row['reference_se']:.3f}, barfi {row['barfi_mean']:.3f} +- {row['barfi_se']:.3f}, "
           f"diff {row['diff_mean']:.3f} [{row['diff_ci_low']:.3f}, {row['diff_ci_high']:.3f}], "

@@ -8,6 +8,7 @@ pickle's per-episode primary returns into a .npy file that this side reads.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -78,6 +79,17 @@ class ReferenceJob:
     point: dict
     episodes: int | None
     timeout_s: float = 6 * 3600
+    cache_root: Path | None = None
+    """where finished seeds are kept until the cell's table is written (None: not kept)"""
+
+    def cache_dir(self) -> Path | None:
+        """This job's folder of finished seeds: keyed by the cell, the reference's sweep point
+        and the budget, so a seed is reused only by a run of exactly the same job."""
+        if self.cache_root is None:
+            return None
+        key = hashlib.sha256(json.dumps([self.cell.name, self.point, self.episodes],
+                                        sort_keys=True, default=str).encode()).hexdigest()
+        return self.cache_root / f"{self.cell.name.replace('/', '__')}-{key[:12]}"
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -117,10 +129,22 @@ def run_reference_seed(job: ReferenceJob, seed: int) -> np.ndarray:
 def run_reference(job: ReferenceJob, seeds: list[int], jobs: int,
                   report: Callable[[str, int, np.ndarray, float], None]) -> dict[int, np.ndarray]:
     """All seeds, `jobs` processes at a time; `report(side, seed, returns, seconds)` is called
-    as each seed finishes."""
+    as each seed finishes. A reference seed can take an hour: each finished one is kept in
+    `job.cache_dir()`, so a run killed midway resumes with the seeds it had finished."""
+    cache = job.cache_dir()
+
     def one(seed: int):
         t0 = time.monotonic()
-        return seed, run_reference_seed(job, seed), time.monotonic() - t0
+        kept = cache / f"reference-seed-{seed}.npy" if cache else None
+        if kept is not None and kept.exists():
+            return seed, np.load(kept), 0.0
+        returns = run_reference_seed(job, seed)
+        if kept is not None:
+            cache.mkdir(parents=True, exist_ok=True)
+            partial = kept.with_name(f".{kept.name}.tmp.npy")
+            np.save(partial, returns)
+            os.replace(partial, kept)      # a kill never leaves a half-written seed
+        return seed, returns, time.monotonic() - t0
 
     results: dict[int, np.ndarray] = {}
     with ThreadPoolExecutor(max_workers=jobs) as pool:
