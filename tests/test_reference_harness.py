@@ -248,6 +248,7 @@ def test_reference_seeds_survive_a_failed_run_and_are_not_rerun(tmp_path, monkey
     monkeypatch.delenv("BARFI_TEST_FAIL_SEED")
     results = run_reference(job, [1, 2], 1, report)
     assert runs.read_text().split() == ["1", "2", "2"]             # seed 1 ran once
+    assert sorted(reported) == [1, 1, 2]                           # but is reported each time
     np.testing.assert_array_equal(results[1], [1, 2, 3, 4, 5])
     np.testing.assert_array_equal(results[2], [2, 3, 4, 5, 6])
     other = ReferenceJob(cell, tmp_path / "ref", sys.executable, {"seed": [1]}, {}, 100,

@@ -24,6 +24,8 @@ from typing import Callable
 
 import numpy as np
 
+from barfi.dataset import atomic_path
+
 from benchmarks.reference.cells import Cell, single_run_sweep
 
 # Text edits that let the reference's CartPole environments run on gym 0.26 (its env classes
@@ -83,11 +85,12 @@ class ReferenceJob:
     """where finished seeds are kept until the cell's table is written (None: not kept)"""
 
     def cache_dir(self) -> Path | None:
-        """This job's folder of finished seeds: keyed by the cell, the reference's sweep point
-        and the budget, so a seed is reused only by a run of exactly the same job."""
+        """This job's folder of finished seeds: keyed by the cell, the reference's sweep (its
+        fixed values included), the point and the budget, so a seed is reused only by a run of
+        exactly the same job."""
         if self.cache_root is None:
             return None
-        key = hashlib.sha256(json.dumps([self.cell.name, self.point, self.episodes],
+        key = hashlib.sha256(json.dumps([self.cell.name, self.sweep, self.point, self.episodes],
                                         sort_keys=True, default=str).encode()).hexdigest()
         return self.cache_root / f"{self.cell.name.replace('/', '__')}-{key[:12]}"
 
@@ -141,9 +144,8 @@ def run_reference(job: ReferenceJob, seeds: list[int], jobs: int,
         returns = run_reference_seed(job, seed)
         if kept is not None:
             cache.mkdir(parents=True, exist_ok=True)
-            partial = kept.with_name(f".{kept.name}.tmp.npy")
-            np.save(partial, returns)
-            os.replace(partial, kept)      # a kill never leaves a half-written seed
+            with atomic_path(kept) as partial:   # a kill never leaves a half-written seed
+                np.save(partial, returns)
         return seed, returns, time.monotonic() - t0
 
     results: dict[int, np.ndarray] = {}
