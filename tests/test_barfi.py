@@ -161,7 +161,7 @@ def test_inner_steps_chunked_equal_one_at_a_time(env, aux, overrides, monkeypatc
 
     config = resolve_config(env, aux, "barfi", overrides)
     # the comparison means something only where the default prepares several steps at once
-    assert make_learner(config, ENVS[env], BlockStreams([3]))._inner_chunk() > 1
+    assert make_learner(config, ENVS[env], BlockStreams([3, 4]))._inner_chunk() > 1
     results = []
     for chunk_floats in (barfi_module.INNER_CHUNK_FLOATS, 1):
         monkeypatch.setattr(barfi_module, "INNER_CHUNK_FLOATS", chunk_floats)

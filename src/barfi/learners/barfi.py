@@ -64,9 +64,10 @@ from barfi.learners.returns import returns_to_go
 
 INNER_BASELINE_EMA = 0.9   # the reference's running return baseline of the inner objective
 # Inner steps prepare their episodes' features and returns together, up to this many feature
-# values per agent (1 MiB of float32): all of GridWorld's steps between two outer steps, two
-# of CartPole's at batch size 1 (501 steps x 256 features), one at a time elsewhere.
-INNER_CHUNK_FLOATS = 2 ** 18
+# values for the whole block (4 MiB of float32, cache-sized): for one agent all of GridWorld's
+# steps between two outer steps and 8 of CartPole's at batch size 1; what it saves is Python
+# and dispatch time per call, which a block of a few hundred agents already shares.
+INNER_CHUNK_FLOATS = 2 ** 20
 
 
 def alignment_reward(phi: torch.Tensor, r_p: torch.Tensor, r_aux: torch.Tensor) -> torch.Tensor:
@@ -242,10 +243,11 @@ class BarfiLearner(PolicyLearner):
                     entropy_weight=actor_reg, baseline="inner"))
 
     def _inner_chunk(self) -> int:
-        """Inner steps whose episodes are prepared in one pass: as many as keep the features
-        of one agent's episodes under INNER_CHUNK_FLOATS (per agent, so that the chunking and
-        with it an agent's numbers never depend on the block)."""
-        per_step = self.hp.batch_size * (self.spec.horizon + 1) * self.features.dim
+        """Inner steps whose episodes are prepared in one pass: as many as keep the block's
+        features under INNER_CHUNK_FLOATS. The chunking changes no number (see
+        `_inner_steps`), so it may depend on the block's size."""
+        per_step = (self.num_agents * self.hp.batch_size * (self.spec.horizon + 1)
+                    * self.features.dim)
         return max(1, INNER_CHUNK_FLOATS // per_step)
 
     # ----- outer steps -----
