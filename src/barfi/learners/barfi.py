@@ -129,7 +129,7 @@ class BarfiLearner(PolicyLearner):
                                          self.per_agent("reward_lr"))
         self.gamma_opt = make_optimizer([self.psi], hp.optimizer, self.per_agent("psi_lr"))
         action_shape = () if self.discrete else (spec.action_dim,)
-        self.buffer = EpisodeBuffer(B, min(hp.buffer_size, hp.episodes), spec.horizon,
+        self.buffer = EpisodeBuffer(B, hp.buffer_capacity, spec.horizon,
                                     spec.obs_dim, action_shape, self.discrete, self.device)
         self.counter = 0           # episodes seen (1-based, as the reference's counter)
         self.first_time = True     # no outer step yet
