@@ -43,11 +43,7 @@ CASES = ("gridworld/none/reinforce", "gridworld/none/barfi", "cartpole/pd-agree/
 
 def buffer_mb(env: str, aux: str, method: str, overrides: dict) -> float:
     """MB of one agent's BARFI trajectory buffer at these overrides (0 without one)."""
-    hp = resolve_config(env, aux, method, overrides).hp
-    if not hasattr(hp, "buffer_size"):
-        return 0.0
-    spec = ENVS[env]
-    return EpisodeBuffer.bytes_per_agent(min(hp.buffer_size, hp.episodes), spec) / 2**20
+    return EpisodeBuffer.mb_per_agent(resolve_config(env, aux, method, overrides).hp, ENVS[env])
 
 
 def run_block(env: str, aux: str, method: str, block: int, episodes: int, device: str

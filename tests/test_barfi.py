@@ -148,3 +148,25 @@ def test_each_barfi_parameter_class_says_which_outer_gradient_its_method_takes()
         "cg", {"iters": 7, "damping": 0.5})
     assert BarfiParams(neumann_terms=3).solver_options() == (
         "neumann", {"alpha": 5e-4, "terms": 3})
+
+
+@pytest.mark.parametrize("env,aux,overrides", [
+    ("gridworld", "center-bonus", {"episodes": 40, "first_mul": 9, "inner_mul": 2}),
+    ("cartpole", "pd-agree", {"episodes": 30, "first_mul": 6, "inner_mul": 2, "batch_size": 1}),
+])
+def test_inner_steps_chunked_equal_one_at_a_time(env, aux, overrides, monkeypatch):
+    """The inner steps prepare several steps' features and returns in one pass; every
+    parameter must come out bit for bit as when each step prepares its own episodes."""
+    from barfi.learners import barfi as barfi_module
+
+    config = resolve_config(env, aux, "barfi", overrides)
+    # the comparison means something only where the default prepares several steps at once
+    assert make_learner(config, ENVS[env], BlockStreams([3, 4]))._inner_chunk() > 1
+    results = []
+    for chunk_floats in (barfi_module.INNER_CHUNK_FLOATS, 1):
+        monkeypatch.setattr(barfi_module, "INNER_CHUNK_FLOATS", chunk_floats)
+        results.append(train(config, [3, 4]))
+    for chunked, single in zip(*results):
+        for name in ("primary_return", "episode_length", *BARFI_VARS):
+            np.testing.assert_array_equal(chunked[name].values, single[name].values,
+                                          err_msg=name)

@@ -100,6 +100,16 @@ def _check_writable_dir(directory: Path, what: str) -> None:
         raise ConfigError(f"{what} {str(directory)!r} is not a writable directory")
 
 
+def _output_dir(value: str, option: str) -> Path:
+    """The directory of `option` (--out-dir, --runs-dir): not a file, and writable (it may not
+    exist yet)."""
+    directory = Path(value)
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"{option} {value!r} is a file; valid: a directory")
+    _check_writable_dir(directory, option)
+    return directory
+
+
 def _out_paths(args) -> tuple[list[int], list[Path]]:
     from barfi.config import parse_seeds
 
@@ -119,10 +129,7 @@ def _out_paths(args) -> tuple[list[int], list[Path]]:
     seeds = parse_seeds(args.seeds)
     if not args.out_dir or args.out:
         raise ConfigError("--seeds needs --out-dir DIR (and no --out)")
-    out_dir = Path(args.out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ConfigError(f"--out-dir {args.out_dir!r} is a file; valid: a directory")
-    _check_writable_dir(out_dir, "--out-dir")
+    out_dir = _output_dir(args.out_dir, "--out-dir")
     return seeds, [out_dir / f"seed-{s}.nc" for s in seeds]
 
 
@@ -174,10 +181,7 @@ def _packed_run(args) -> tuple[list[RunConfig], list[int], list[Path], list[dict
                               "and method")
     seeds = parse_seeds(args.seeds)
     configs = block_configs([run for run, _ in points for _ in seeds], len(points) * len(seeds))
-    runs_dir = Path(args.runs_dir)
-    if runs_dir.exists() and not runs_dir.is_dir():
-        raise ConfigError(f"--runs-dir {args.runs_dir!r} is a file; valid: a directory")
-    _check_writable_dir(runs_dir, "--runs-dir")
+    runs_dir = _output_dir(args.runs_dir, "--runs-dir")
     out_paths = [runs_dir / cid / f"seed-{s}.nc" for cid in ids for s in seeds]
     return (configs, list(seeds) * len(points), out_paths,
             [{"config_id": cid} for cid in ids for _ in seeds])

@@ -59,6 +59,12 @@ class BarfiBaseParams(ReinforceParams):
         return 0.0
 
     @property
+    def buffer_capacity(self) -> int:
+        """episodes the trajectory buffer holds: `buffer_size`, or the run's whole budget if
+        that is smaller (the buffer is allocated in full when training starts)"""
+        return min(self.buffer_size, self.episodes)
+
+    @property
     def learns_gamma(self) -> bool:
         """whether the outer step moves psi (a method without gamma keys: never)"""
         return False

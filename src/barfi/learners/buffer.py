@@ -36,6 +36,13 @@ class EpisodeBuffer:
         action = 8 if spec.n_actions is not None else 4 * spec.action_dim
         return capacity * (spec.horizon + 1) * (4 * spec.obs_dim + action + 3 * 4)
 
+    @classmethod
+    def mb_per_agent(cls, hp: Any, spec: Any) -> float:
+        """MiB of one agent's buffer for a method's hyperparameters `hp` (0 for a method that
+        keeps none, i.e. whose parameters have no `buffer_capacity`)."""
+        capacity = getattr(hp, "buffer_capacity", None)
+        return 0.0 if capacity is None else cls.bytes_per_agent(capacity, spec) / 2**20
+
     def add(self, ep: EpisodeBatch) -> None:
         self.pos = (self.pos + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)

@@ -44,10 +44,7 @@ def agent_memory_mb(run: RunConfig) -> float:
     spec = ENVS[run.env]
     family = METHODS[run.method].family
     measured = spec.agent_mem_mb.get(run.method, spec.agent_mem_mb.get(family, 1.0))
-    hp = run.hp
-    if not hasattr(hp, "buffer_size"):
-        return measured
-    return measured + EpisodeBuffer.bytes_per_agent(min(hp.buffer_size, hp.episodes), spec) / 2**20
+    return measured + EpisodeBuffer.mb_per_agent(run.hp, spec)
 
 
 def agent_cap(run: RunConfig, block_size: int, mem_mb: int) -> int:
