@@ -467,6 +467,46 @@ def test_changes_rerun_exactly_the_affected_jobs(ci_run):
     assert train_jobs(counts) == 0
 
 
+def test_retrain_check_finds_equal_and_altered_run_files(ci_run, tmp_path):
+    """results/reproduce/retrain_check.py retrains whole training jobs of a study: the CI
+    run's BARFI pack and evaluation block come out equal; a copy of the study with one altered
+    value is reported, naming the file and the variable; an unknown cell is one line, exit
+    status 2."""
+    import xarray as xr
+
+    root, proc = ci_run
+    assert proc.returncode == 0
+    script = [sys.executable, str(REPO / "results" / "reproduce" / "retrain_check.py")]
+    cell = "gridworld/center-bonus/barfi"
+    ok = subprocess.run(script + ["--study", str(root), "--cell", cell, "--jobs", "9"],
+                        capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    lines = ok.stdout.splitlines()
+    # 2 configurations x 2 tuning seeds in one pack, then the chosen one's block of 2
+    # evaluation seeds: two jobs, 6 run files, each retrained as it ran.
+    assert len(lines) == 2 and all(ln.startswith(cell) and ln.endswith(": equal") for ln in lines)
+    assert sorted(int(re.search(r"(\d+) run files", ln).group(1)) for ln in lines) == [2, 4]
+
+    study = tmp_path / "study"
+    for part in ("runs", "configs"):
+        shutil.copytree(root / "data" / part / cell, study / "data" / part / cell)
+    victim = sorted((study / "data" / "runs" / cell).rglob("seed-*.nc"))[0]
+    with xr.open_dataset(victim, engine="h5netcdf") as ds:
+        altered = ds.load()
+    altered["primary_return"][0] += 1.0
+    altered.to_netcdf(victim, engine="h5netcdf")
+    bad = subprocess.run(script + ["--study", str(study), "--cell", cell, "--jobs", "9"],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert f"{victim}: differs in primary_return" in bad.stdout.splitlines()
+
+    unknown = subprocess.run(script + ["--study", str(root), "--cell", "gridworld/distance/barfi"],
+                             capture_output=True, text=True, timeout=60)
+    assert unknown.returncode == 2 and unknown.stdout == ""
+    assert len(unknown.stderr.strip().splitlines()) == 1
+    assert "no run files" in unknown.stderr and cell in unknown.stderr
+
+
 @pytest.mark.slow
 def test_dvc_repro_and_status(ci_run, tmp_path):
     """`dvc repro` in a fresh git repository of the working tree (config/ci.yaml as the
