@@ -234,10 +234,11 @@ def train(config: RunConfig | Sequence[RunConfig], seeds: Sequence[int], device:
     """Train one configuration on a block of seeds in lockstep; one dataset per seed.
     `config` may be a list, one per seed, of configurations that differ only in per-agent
     hyperparameters (`barfi.config.block_configs`); each seed's numbers are those of its
-    configuration run alone.
+    configuration run alone, up to float32 rounding below.
 
-    The same block gives the same numbers; a seed run inside another block differs at most by
-    floating-point summation order in batched torch kernels (see README, "Determinism").
+    The same block gives the same numbers. A seed run inside another block can differ by the
+    rounding of torch's CPU sigmoid, which treats a tensor's last elements (past its vector
+    chunks) differently: BARFI's gamma_phi, HalfCheetah's policy mean (README, "Determinism").
     Raises `Interrupted` after checkpointing when a stop signal arrives. `extra_attrs` (such as
     the workflow's `config_id`) are added to every dataset's attributes; a list gives one dict
     per seed.
