@@ -254,3 +254,24 @@ def test_reference_seeds_survive_a_failed_run_and_are_not_rerun(tmp_path, monkey
     other = ReferenceJob(cell, tmp_path / "ref", sys.executable, {"seed": [1]}, {}, 100,
                          cache_root=tmp_path / "out" / ".seeds")
     assert other.cache_dir() != job.cache_dir()                    # another budget, not reused
+
+
+def test_variants_table_reads_real_run_files_and_compares_with_the_first(tmp_path):
+    import subprocess
+
+    from benchmarks.reference.variants import read_runs, variants_table
+
+    for name, lr in (("a", "0.005"), ("b", "0.5")):
+        subprocess.run([sys.executable, "-m", "barfi.cli", "train", "--env", "gridworld",
+                        "--aux", "none", "--method", "reinforce", "--seeds", "1-3", "--quiet",
+                        "--out-dir", str(tmp_path / name), "--set", "episodes=4",
+                        "--set", f"actor_lr={lr}"], check=True)
+    env, a = read_runs(tmp_path / "a")
+    _, b = read_runs(tmp_path / "b")
+    assert env == "gridworld" and sorted(a) == [1, 2, 3] and len(a[1]) == 4
+    table = variants_table({"a": a, "b": b}, env).set_index("variant")
+    finals = {n: np.array([r.mean() for r in runs.values()]) for n, runs in (("a", a), ("b", b))}
+    assert table.loc["b", "final_mean"] == pytest.approx(finals["b"].mean())
+    assert table.loc["b", "diff_vs_a"] == pytest.approx(finals["b"].mean() - finals["a"].mean())
+    assert np.isnan(table.loc["a", "diff_vs_a"])           # the baseline has no difference
+    assert table.loc["b", "solved"] == pytest.approx(np.mean(finals["b"] >= 90.0))
