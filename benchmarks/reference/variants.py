@@ -21,6 +21,7 @@ import pandas as pd
 import xarray as xr
 
 from barfi.analysis.stuck import SOLVE_LEVELS
+from barfi.config import seed_ranges
 from benchmarks.reference.compare import (FINAL_EPISODES, curves_matrix, diff_ci, summarise,
                                           write_table)
 
@@ -42,17 +43,18 @@ def read_runs(directory: Path) -> tuple[str, dict[int, np.ndarray]]:
 
 def variants_table(variants: dict[str, dict[int, np.ndarray]], env: str) -> pd.DataFrame:
     threshold = SOLVE_LEVELS.get(env)
-    names = list(variants)
-    s = {n: summarise(curves_matrix(variants[n]), threshold) for n in names}
+    s = {n: summarise(curves_matrix(runs), threshold) for n, runs in variants.items()}
+    base_name, base = next(iter(s.items()))   # the first variant is the baseline
     rows = []
-    for n in names:      # the first variant is the baseline: its own difference is left empty
-        low, high = (diff_ci(s[n].finite_finals, s[names[0]].finite_finals) if n != names[0]
-                     else (np.nan, np.nan))
-        rows.append({"variant": n, "seeds": f"{min(variants[n])}-{max(variants[n])}",
-                     "n": s[n].n, "final_mean": s[n].mean, "final_se": s[n].se,
-                     "solved": s[n].solved, f"diff_vs_{names[0]}": (s[n].mean - s[names[0]].mean
-                                                if n != names[0] else np.nan),
-                     "diff_ci_low": low, "diff_ci_high": high})
+    for n, side in s.items():
+        row = {"variant": n, "seeds": seed_ranges(variants[n]), "n": side.n,
+               "final_mean": side.mean, "final_se": side.se, "solved": side.solved,
+               f"diff_vs_{base_name}": np.nan, "diff_ci_low": np.nan, "diff_ci_high": np.nan}
+        if n != base_name:                    # the baseline's own difference stays empty
+            row[f"diff_vs_{base_name}"] = side.mean - base.mean
+            row["diff_ci_low"], row["diff_ci_high"] = diff_ci(side.finite_finals,
+                                                              base.finite_finals)
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
