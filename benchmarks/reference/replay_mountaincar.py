@@ -1,4 +1,5 @@
-"""barfi's MountainCar REINFORCE driven by the reference implementation's random numbers.
+"""barfi's MountainCar REINFORCE or actor-critic driven by the reference implementation's random
+numbers.
 
 The reference (Dhawgupta/gupta2023behavior, barfi-mc) seeds numpy's legacy global RandomState
 and torch's generator with the same integer, draws the policy's initial weights with torch
@@ -11,6 +12,8 @@ one with a reference run of the same seed (trace_reference_mountaincar.py and
 compare_traces.py), and so the seeding convention can be switched off to measure its effect.
 
     python benchmarks/reference/replay_mountaincar.py --seed 1 --episodes 500 [options]
+    python benchmarks/reference/replay_mountaincar.py --aux velocity --method actor-critic \
+        --seed 1 --episodes 2000 [options]
 
 Options restore (or remove) one reference behaviour at a time:
   --noop-last     the 2000th step of a time-out is a no-op with r = r_aux = 0 (the reference's
@@ -21,6 +24,7 @@ Options restore (or remove) one reference behaviour at a time:
                   the Mersenne Twister words of the first start states and actions
   --barfi-init    barfi's own initial weights (the `init` stream of the seed) instead of torch's
   --dump FILE     pickle each episode's states, actions, probabilities and uniforms
+Each (aux, method) runs its sweep's configuration 0 (`CONFIG_0`).
 Prints the final performance (mean primary return of the last 200 episodes) and per-100 means.
 """
 
@@ -38,6 +42,14 @@ from barfi.envs import ENVS
 from barfi.envs.mountaincar import MountainCarBatched
 from barfi.learners import EpisodeBatch, make_learner
 from barfi.rng import BlockStreams
+
+
+# Configuration 0 of the reference's sweeps, as the harness maps them (the rest are barfi's
+# published defaults, which are configuration 0 of the bang-bang sweeps).
+CONFIG_0 = {
+    ("bang-bang", "reinforce"): {},
+    ("velocity", "actor-critic"): {"actor_lr": 0.015625, "critic_lr": 0.03125},
+}
 
 
 class _Draw:
@@ -84,13 +96,14 @@ def replay_learner(env: str, aux: str, seed: int, overrides: dict, barfi_init: b
 
 
 def run(seed: int, episodes: int, noop_last=False, f32=False, decorrelate=False,
-        barfi_init=False, tile_coding="published"):
+        barfi_init=False, tile_coding="published", aux_name="bang-bang", method="reinforce"):
     """One replayed run; returns the per-episode (primary return, length) and the trace."""
     rs = np.random.RandomState(seed + (1000 if decorrelate else 0))
     horizon = ENVS["mountaincar"].horizon
-    learner = replay_learner("mountaincar", "bang-bang", seed,
-                             {"episodes": episodes, "tile_coding": tile_coding}, barfi_init)
-    aux = AUX_REWARDS["mountaincar"]["bang-bang"]
+    overrides = {"episodes": episodes, "tile_coding": tile_coding,
+                 **CONFIG_0[(aux_name, method)]}
+    learner = replay_learner("mountaincar", aux_name, seed, overrides, barfi_init, method)
+    aux = AUX_REWARDS["mountaincar"][aux_name]
     rounded = (lambda o: o.astype(np.float32).astype(np.float64)) if f32 else (lambda o: o)
     rs.random_sample()                 # the environment's constructor resets once
     rs.random_sample()                 # and the solver resets it once more before training
@@ -144,11 +157,18 @@ def main() -> None:
     for flag in ("noop-last", "f32", "decorrelate", "barfi-init"):
         parser.add_argument(f"--{flag}", action="store_true")
     parser.add_argument("--tile-coding", default="published")
+    parser.add_argument("--aux", default="bang-bang", choices=sorted({a for a, _ in CONFIG_0}))
+    parser.add_argument("--method", default="reinforce",
+                        choices=sorted({m for _, m in CONFIG_0}))
     parser.add_argument("--dump")
     args = parser.parse_args()
+    if (args.aux, args.method) not in CONFIG_0:
+        parser.error(f"--aux {args.aux} --method {args.method}: not replayed; valid pairs: "
+                     + ", ".join(f"{a}/{m}" for a, m in CONFIG_0))
     torch.set_num_threads(1)
     returns, lengths, trace = run(args.seed, args.episodes, args.noop_last, args.f32,
-                                  args.decorrelate, args.barfi_init, args.tile_coding)
+                                  args.decorrelate, args.barfi_init, args.tile_coding,
+                                  args.aux, args.method)
     if args.dump:
         with open(args.dump, "wb") as fh:
             pickle.dump(trace, fh)

@@ -1,4 +1,5 @@
-"""Record a reference MountainCar REINFORCE run (bang-bang aux, configuration 0) step by step.
+"""Record a reference MountainCar run (configuration 0) step by step: REINFORCE or actor-critic,
+bang-bang or velocity aux.
 
 Runs the authors' own classes (Dhawgupta/gupta2023behavior, barfi-mc) with the seeding and call
 order of their src/main.py and Solver (numpy and torch seeded with the seed, the environment
@@ -8,7 +9,10 @@ reference's Python from inside its barfi-mc folder:
 
     cd /path/to/gupta2023behavior/barfi-mc
     WANDB_MODE=disabled /path/to/refvenv/bin/python \
-        /path/to/barfi/benchmarks/reference/trace_reference_mountaincar.py SEED EPISODES OUT.pkl
+        /path/to/barfi/benchmarks/reference/trace_reference_mountaincar.py SEED EPISODES OUT.pkl \
+        [AUX [METHOD]]
+
+AUX is bang-bang (default) or velocity; METHOD is reinforce (default) or actor-critic.
 
 then compare with replay_mountaincar.py --dump (compare_traces.py).
 """
@@ -22,24 +26,38 @@ sys.path.insert(0, os.getcwd())
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from src.algorithms.ActorCritic import ActorCritic  # noqa: E402
 from src.algorithms.REINFORCE import REINFORCE  # noqa: E402
 from src.environments.MCSenseSparseBangAux import MCSenseSparseBangAux  # noqa: E402
+from src.environments.MountainCarSparseVelAux import MountainCarSparseVelAux  # noqa: E402
+
+# Configuration 0 of each sweep (barfi-mc/experiments/PaperPlots*/{reinforce,actorcritic}.json)
+# that the agent reads; the env's constructor argument is the sweep's env_param.
+ENVS = {"bang-bang": MCSenseSparseBangAux, "velocity": MountainCarSparseVelAux}
+AGENTS = {
+    ("bang-bang", "reinforce"): (REINFORCE, dict(actor_lr=0.0625, actor_reg=0.25)),
+    ("velocity", "actor-critic"): (ActorCritic, dict(actor_lr=0.015625, critic_lr=0.03125,
+                                                     actor_reg=0.0)),
+}
 
 
 def main() -> None:
     seed, episodes, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    aux = sys.argv[4] if len(sys.argv) > 4 else "bang-bang"
+    method = sys.argv[5] if len(sys.argv) > 5 else "reinforce"
+    agent_class, rates = AGENTS[(aux, method)]
     # Seeded after the imports, as src/config.py does.
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.set_num_threads(1)
-    env = MCSenseSparseBangAux(1)                  # aux scale 1 (the sweep's env_param)
+    env = ENVS[aux](1)                             # the sweep's env_param
     config = types.SimpleNamespace(
         env=env, basis="tilecoding", raw_basis=False, tiles=4, tilings=5,
-        device=torch.device("cpu"), optim=torch.optim.RMSprop, state_lr=0.0, actor_lr=0.0625,
+        device=torch.device("cpu"), optim=torch.optim.RMSprop, state_lr=0.0,
         cont_actions=False, buffer_size=10000, restore=False, debug=True, delta=3, gamma=0.99,
-        actor_reg=0.25)
+        **rates)
     env.reset()                                    # the solver's reset before training
-    agent = REINFORCE(config)
+    agent = agent_class(config)
     trace = []
     for _ in range(episodes):
         state, done, states, actions = env.reset(), False, [], []
