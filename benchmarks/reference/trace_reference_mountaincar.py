@@ -45,6 +45,9 @@ def main() -> None:
     seed, episodes, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     aux = sys.argv[4] if len(sys.argv) > 4 else "bang-bang"
     method = sys.argv[5] if len(sys.argv) > 5 else "reinforce"
+    if (aux, method) not in AGENTS:
+        sys.exit(f"AUX {aux} METHOD {method}: not traced; valid pairs: "
+                 + ", ".join(f"{a} {m}" for a, m in AGENTS))
     agent_class, rates = AGENTS[(aux, method)]
     # Seeded after the imports, as src/config.py does.
     np.random.seed(seed)
